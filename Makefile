@@ -1,0 +1,53 @@
+# Every target installs what it needs: a fresh clone needs only python3 (3.11-3.13), make and root for apt.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv dev test lint typecheck openapi openapi-check unit integration e2e clean
+
+help:
+	@echo "make dev    - run the local stack (API on http://127.0.0.1:$${PORT:-3000})"
+	@echo "make test   - lint, type-check, template checks, OpenAPI drift and the whole test suite"
+
+$(STAMP): pyproject.toml layers/core/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+dev: venv
+	$(BIN)/cartconnect-dev up
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+openapi: venv
+	$(BIN)/cartconnect-dev openapi > docs/openapi.json
+
+openapi-check: venv
+	@$(BIN)/cartconnect-dev openapi | diff -u docs/openapi.json - \
+	  || { echo "docs/openapi.json drifted from the code: run 'make openapi' and commit it"; exit 1; }
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: venv
+	$(BIN)/pytest tests/integration
+
+e2e: venv
+	$(BIN)/pytest tests/e2e
+
+test: lint typecheck openapi-check
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
