@@ -29,6 +29,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+	@for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
 
 openapi: venv
 	$(BIN)/cartconnect-dev openapi > docs/openapi.json

@@ -46,3 +46,9 @@ class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"
     type_slug = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+    type_slug = "forbidden"

@@ -18,9 +18,13 @@ SCOPES: tuple[Scope, ...] = (
     Scope("read_people", "Read customers, users, profiles and addresses"),
     Scope("people", "Read and write customers, users, profiles and addresses", "read_people"),
     Scope("read_orders", "Read orders, carts, payments, shipments, quotes and subscriptions"),
-    Scope("orders", "Read and write orders, carts, payments, shipments, quotes and subscriptions", "read_orders"),
+    Scope(
+        "orders", "Read and write orders, carts, payments, shipments, quotes and subscriptions", "read_orders"
+    ),
     Scope("read_catalog", "Read products, categories, attributes, variants and inventory"),
-    Scope("catalog", "Read and write products, categories, attributes, variants and inventory", "read_catalog"),
+    Scope(
+        "catalog", "Read and write products, categories, attributes, variants and inventory", "read_catalog"
+    ),
     Scope("read_content", "Read blogs, pages and links"),
     Scope("content", "Read and write blogs, pages and links", "read_content"),
     Scope("read_marketing", "Read adcodes, coupons, discounts, gift certificates and mailing lists"),

@@ -34,9 +34,7 @@ class Settings(BaseModel):
     event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
     refresh_queue_url: str = Field(default="", alias="REFRESH_QUEUE_URL")
 
-    @field_validator(
-        "allowed_callback_urls", "allowed_store_suffixes", "insecure_store_hosts", mode="before"
-    )
+    @field_validator("allowed_callback_urls", "allowed_store_suffixes", "insecure_store_hosts", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return _csv(value)

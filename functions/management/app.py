@@ -1,0 +1,238 @@
+"""Management API: iClients, connections and the scope catalog, for the caller's tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from cartconnect.domain.connection import ConnectionStatus
+from cartconnect.errors import DomainError, InvalidField
+from cartconnect.http import problems
+from cartconnect.http.request_context import origin_of, tenant_of
+from cartconnect.http.schemas import (
+    ConnectionCreate,
+    ConnectionOut,
+    ConnectionPage,
+    ConnectionPatch,
+    IClientCreate,
+    IClientOut,
+    IClientPage,
+    IClientPatch,
+    Problem,
+    ScopeCatalog,
+    ScopeOut,
+)
+from cartconnect.observability import logger
+from cartconnect.scopes import SCOPES
+from cartconnect.usecases import connections, iclients
+
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayHttpResolver(enable_validation=True)
+app.configure_openapi(
+    title="cartconnect management API",
+    version="1.0.0",
+    description="Manage AmeriCommerce (Cart.com) OAuth clients and connections. "
+    "Every data route needs a bearer JWT whose tenant claim names the caller's tenant.",
+    servers=[Server(url="/")],
+    security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")},
+    security=[{"bearerAuth": []}],
+)
+app.enable_swagger(path="/v1/docs", title="cartconnect management API")
+
+IClientIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+ConnectionIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")]
+
+JSON = "application/json"
+_PROBLEM: OpenAPIResponse = {
+    "description": "Problem details (RFC 9457)",
+    "content": {"application/problem+json": {"model": Problem}},
+}
+_ERRORS: dict[int, OpenAPIResponse] = {status: _PROBLEM for status in (401, 403, 404, 409, 422)}
+
+
+def _responds(status: int, model: type[BaseModel] | None, description: str) -> dict[int, OpenAPIResponse]:
+    success: OpenAPIResponse = {"description": description}
+    if model is not None:
+        success["content"] = {JSON: {"model": model}}
+    return {status: success, **_ERRORS}
+
+
+def _json(status: int, model: BaseModel) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=model.model_dump_json(),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _patch_changes(patch: BaseModel, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The fields a PATCH body names; null is refused except where it means 'back to the default'."""
+    changes = {field: getattr(patch, field) for field in patch.model_fields_set}
+    for field, value in changes.items():
+        if value is None and field not in nullable:
+            raise InvalidField(field, "cannot be null; leave it out to keep the current value")
+    return changes
+
+
+def _tenant() -> str:
+    return tenant_of(app.current_event)
+
+
+# ---- scopes -----------------------------------------------------------------------------------
+
+
+@app.get("/v1/scopes", tags=["scopes"], responses=_responds(200, ScopeCatalog, "The provider's scopes"))
+def list_scopes() -> Response[str]:
+    _tenant()
+    return _json(200, ScopeCatalog(items=[ScopeOut.of(scope) for scope in SCOPES]))
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(status_code=200, content_type=JSON, body=app.get_openapi_json_schema())
+
+
+# ---- iClients ---------------------------------------------------------------------------------
+
+
+@app.post("/v1/iclients", tags=["iclients"], responses=_responds(201, IClientOut, "Created"))
+def create_iclient(body: IClientCreate) -> Response[str]:
+    iclient = iclients.create(
+        _tenant(),
+        name=body.name,
+        client_id=body.client_id,
+        client_secret=body.client_secret.get_secret_value(),
+    )
+    return _json(201, IClientOut.of(iclient))
+
+
+@app.get("/v1/iclients", tags=["iclients"], responses=_responds(200, IClientPage, "A page of iClients"))
+def list_iclients(limit: Limit = 50, cursor: Cursor = None) -> Response[str]:
+    items, next_cursor = iclients.list_page(_tenant(), limit=limit, cursor=cursor)
+    return _json(200, IClientPage(items=[IClientOut.of(item) for item in items], next_cursor=next_cursor))
+
+
+@app.get("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "The iClient"))
+def get_iclient(iclient_id: IClientIdPath) -> Response[str]:
+    return _json(200, IClientOut.of(iclients.get(_tenant(), iclient_id)))
+
+
+@app.patch("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "Updated"))
+def update_iclient(iclient_id: IClientIdPath, body: IClientPatch) -> Response[str]:
+    changes = _patch_changes(body)
+    secret = changes.pop("client_secret", None)
+    iclient = iclients.update(
+        _tenant(),
+        iclient_id,
+        name=changes.get("name"),
+        client_id=changes.get("client_id"),
+        client_secret=secret.get_secret_value() if secret is not None else None,
+    )
+    return _json(200, IClientOut.of(iclient))
+
+
+@app.delete("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(204, None, "Deleted"))
+def delete_iclient(iclient_id: IClientIdPath) -> Response[str]:
+    iclients.delete(_tenant(), iclient_id)
+    return Response(status_code=204, body="")
+
+
+# ---- connections ------------------------------------------------------------------------------
+
+
+@app.post("/v1/connections", tags=["connections"], responses=_responds(201, ConnectionOut, "Created"))
+def create_connection(body: ConnectionCreate) -> Response[str]:
+    connection = connections.create(
+        _tenant(),
+        name=body.name,
+        subdomain=body.subdomain,
+        iclient_id=body.iclient_id,
+        scopes=body.scopes,
+        callback_url=body.callback_url,
+        origin=origin_of(app.current_event),
+    )
+    return _json(201, ConnectionOut.of(connection))
+
+
+@app.get(
+    "/v1/connections", tags=["connections"], responses=_responds(200, ConnectionPage, "A page of connections")
+)
+def list_connections(
+    limit: Limit = 50, cursor: Cursor = None, status: Annotated[ConnectionStatus | None, Query()] = None
+) -> Response[str]:
+    items, next_cursor = connections.list_page(_tenant(), status=status, limit=limit, cursor=cursor)
+    return _json(
+        200, ConnectionPage(items=[ConnectionOut.of(item) for item in items], next_cursor=next_cursor)
+    )
+
+
+@app.get(
+    "/v1/connections/<connection_id>",
+    tags=["connections"],
+    responses=_responds(200, ConnectionOut, "The connection"),
+)
+def get_connection(connection_id: ConnectionIdPath) -> Response[str]:
+    return _json(200, ConnectionOut.of(connections.get(_tenant(), connection_id)))
+
+
+@app.patch(
+    "/v1/connections/<connection_id>",
+    tags=["connections"],
+    responses=_responds(200, ConnectionOut, "Updated"),
+)
+def update_connection(connection_id: ConnectionIdPath, body: ConnectionPatch) -> Response[str]:
+    changes = _patch_changes(body, nullable=frozenset({"callback_url"}))
+    connection = connections.update(_tenant(), connection_id, changes, origin=origin_of(app.current_event))
+    return _json(200, ConnectionOut.of(connection))
+
+
+@app.delete(
+    "/v1/connections/<connection_id>", tags=["connections"], responses=_responds(204, None, "Deleted")
+)
+def delete_connection(connection_id: ConnectionIdPath) -> Response[str]:
+    connections.delete(_tenant(), connection_id)
+    return Response(status_code=204, body="")
+
+
+# ---- errors: mapped to problem+json in one place ----------------------------------------------
+
+
+@app.exception_handler(DomainError)
+def handle_domain_error(error: DomainError) -> Response[str]:
+    return problems.from_domain_error(error)
+
+
+@app.exception_handler(RequestValidationError)
+def handle_validation_error(error: RequestValidationError) -> Response[str]:
+    return problems.from_validation_errors(list(error.errors()))
+
+
+@app.not_found
+def handle_not_found(_: Exception) -> Response[str]:
+    return problems.problem(404, "Not found", "no such route", type_slug="not-found")
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(error: Exception) -> Response[str]:
+    logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+    return problems.internal_error(app.lambda_context.aws_request_id if app.lambda_context else None)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

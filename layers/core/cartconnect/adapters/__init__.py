@@ -1,0 +1,1 @@
+"""Data-access and service adapters: DynamoDB, Secrets Manager, KMS, EventBridge, the provider."""

@@ -1,0 +1,308 @@
+"""Connection items, their per-tenant unique-name guards and the iClient usage counters.
+
+Every multi-item change is one conditional transaction, so a clash never leaves half a write behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cartconnect.adapters import iclient_repository, table
+from cartconnect.clock import from_iso, to_iso
+from cartconnect.domain.connection import Connection, ConnectionStatus, LastError
+from cartconnect.errors import Conflict, InvalidField, NotFound
+
+SK_PREFIX = "CONN#"
+NAME_PREFIX = "CONNAME#"
+STATUS_INDEX = "by_status"
+# Token and lifecycle attributes that lose their meaning once the authorization is void.
+TOKEN_ATTRIBUTES = ("sealed_tokens", "expires_at", "refresh_due_at", "due_pk", "due_sk")
+_TRANSACTION_CONFLICT_RETRIES = 5
+
+
+def _sk(connection_id: str) -> str:
+    return f"{SK_PREFIX}{connection_id}"
+
+
+def name_key(name: str) -> str:
+    return f"{NAME_PREFIX}{name.casefold()}"
+
+
+def status_pk(tenant: str, status: ConnectionStatus) -> str:
+    return f"{table.tenant_pk(tenant)}#S#{status.value}"
+
+
+def item_key(tenant: str, connection_id: str) -> dict[str, Any]:
+    return table.key(table.tenant_pk(tenant), _sk(connection_id))
+
+
+def not_found(connection_id: str) -> NotFound:
+    return NotFound(f"connection {connection_id} does not exist")
+
+
+def _to_item(connection: Connection) -> table.Item:
+    return {
+        "pk": table.tenant_pk(connection.tenant),
+        "sk": _sk(connection.id),
+        "type": "connection",
+        "tenant": connection.tenant,
+        "id": connection.id,
+        "name": connection.name,
+        "subdomain": connection.subdomain,
+        "iclient_id": connection.iclient_id,
+        "callback_url": connection.callback_url,
+        "scopes": list(connection.scopes),
+        "status": connection.status.value,
+        "status_pk": status_pk(connection.tenant, connection.status),
+        "status_sk": f"{to_iso(connection.created_at)}#{connection.id}",
+        "token_version": connection.token_version,
+        "consecutive_failures": connection.consecutive_failures,
+        "revision": connection.revision,
+        "created_at": to_iso(connection.created_at),
+        "updated_at": to_iso(connection.updated_at),
+    }
+
+
+def _optional_time(item: table.Item, name: str) -> Any:
+    value = item.get(name)
+    return from_iso(value) if value else None
+
+
+def from_item(item: table.Item) -> Connection:
+    error = item.get("last_error")
+    return Connection(
+        tenant=item["tenant"],
+        id=item["id"],
+        name=item["name"],
+        subdomain=item["subdomain"],
+        iclient_id=item["iclient_id"],
+        callback_url=item["callback_url"],
+        scopes=tuple(item["scopes"]),
+        status=ConnectionStatus(item["status"]),
+        created_at=from_iso(item["created_at"]),
+        updated_at=from_iso(item["updated_at"]),
+        last_error=LastError(error["code"], error["message"], from_iso(error["at"])) if error else None,
+        token_version=int(item.get("token_version", 0)),
+        expires_at=_optional_time(item, "expires_at"),
+        refresh_due_at=_optional_time(item, "refresh_due_at"),
+        last_refreshed_at=_optional_time(item, "last_refreshed_at"),
+        consecutive_failures=int(item.get("consecutive_failures", 0)),
+        revision=int(item.get("revision", 0)),
+    )
+
+
+def _transact(items: list[dict[str, Any]], explain: Callable[[list[str]], Exception]) -> None:
+    """Run a transaction; map a failed condition to a domain error, retry on transaction conflicts."""
+    for attempt in range(_TRANSACTION_CONFLICT_RETRIES):
+        try:
+            table.client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            return
+        except ClientError as error:
+            codes = table.cancellation_codes(error)
+            if "ConditionalCheckFailed" in codes:
+                raise explain(codes) from None
+            if "TransactionConflict" in codes and attempt + 1 < _TRANSACTION_CONFLICT_RETRIES:
+                time.sleep(0.02 * 2**attempt)
+                continue
+            raise
+
+
+def _name_guard(connection: Connection) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table.table_name(),
+            "Item": table.marshal(
+                {
+                    "pk": table.tenant_pk(connection.tenant),
+                    "sk": name_key(connection.name),
+                    "type": "connection_name",
+                    "connection_id": connection.id,
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def _name_release(connection: Connection) -> dict[str, Any]:
+    return {
+        "Delete": {
+            "TableName": table.table_name(),
+            "Key": table.key(table.tenant_pk(connection.tenant), name_key(connection.name)),
+            "ConditionExpression": "connection_id = :id",
+            "ExpressionAttributeValues": {":id": {"S": connection.id}},
+        }
+    }
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a connection named {name!r} already exists (names are unique, ignoring case)", "name")
+
+
+def insert(connection: Connection) -> None:
+    items = [
+        {
+            "Put": {
+                "TableName": table.table_name(),
+                "Item": table.marshal(_to_item(connection)),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        _name_guard(connection),
+        iclient_repository.usage_change(connection.tenant, connection.iclient_id, +1),
+    ]
+
+    def explain(codes: list[str]) -> Exception:
+        if codes[1] == "ConditionalCheckFailed":
+            return _name_taken(connection.name)
+        if codes[2] == "ConditionalCheckFailed":
+            return InvalidField("iclient_id", f"iClient {connection.iclient_id} does not exist")
+        return Conflict("the connection could not be created; retry")
+
+    _transact(items, explain)
+
+
+def get(tenant: str, connection_id: str) -> Connection | None:
+    response = table.client().get_item(
+        TableName=table.table_name(), Key=item_key(tenant, connection_id), ConsistentRead=True
+    )
+    raw = response.get("Item")
+    return from_item(table.unmarshal(raw)) if raw else None
+
+
+def list_page(
+    tenant: str, *, status: ConnectionStatus | None, limit: int, cursor: str | None
+) -> tuple[list[Connection], str | None]:
+    if status is None:
+        pk = table.tenant_pk(tenant)
+        request: dict[str, Any] = {
+            "TableName": table.table_name(),
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": SK_PREFIX}},
+            "Limit": limit,
+        }
+        start = table.decode_cursor(cursor, pk=pk)
+    else:
+        partition = status_pk(tenant, status)
+        request = {
+            "TableName": table.table_name(),
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "status_pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
+            "Limit": limit,
+        }
+        start = table.decode_cursor(cursor, pk=partition, pk_attribute="status_pk")
+    if start:
+        request["ExclusiveStartKey"] = start
+    response = table.client().query(**request)
+    raw_items = response.get("Items", [])
+    if status is not None:
+        raw_items = _fetch_all([{"pk": raw["pk"], "sk": raw["sk"]} for raw in raw_items])
+    items = [from_item(table.unmarshal(raw)) for raw in raw_items]
+    if status is not None:
+        # The index is eventually consistent: drop items whose status moved on since.
+        items = [item for item in items if item.status is status]
+    return items, table.encode_cursor(response.get("LastEvaluatedKey"))
+
+
+def _fetch_all(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """BatchGetItem in the order of `keys`, retrying unprocessed keys; missing items are skipped."""
+    if not keys:
+        return []
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    pending: list[Any] = keys
+    for attempt in range(8):
+        response = table.client().batch_get_item(
+            RequestItems={table.table_name(): {"Keys": pending, "ConsistentRead": True}}
+        )
+        for raw in response.get("Responses", {}).get(table.table_name(), []):
+            found[(raw["pk"]["S"], raw["sk"]["S"])] = raw
+        unprocessed: dict[str, Any] = dict(response.get("UnprocessedKeys") or {})
+        pending = list(unprocessed.get(table.table_name(), {}).get("Keys", []))
+        if not pending:
+            break
+        time.sleep(0.02 * 2**attempt)
+    return [found[key] for key in ((k["pk"]["S"], k["sk"]["S"]) for k in keys) if key in found]
+
+
+def replace(current: Connection, updated: Connection, *, reset_authorization: bool) -> Connection:
+    """Write a PATCH: conditioned on the revision read, moving the name guard and usage counters with it."""
+    items: list[dict[str, Any]] = []
+    renamed = current.name.casefold() != updated.name.casefold()
+    if renamed:
+        items += [_name_release(current), _name_guard(updated)]
+    if current.iclient_id != updated.iclient_id:
+        items += [
+            iclient_repository.usage_change(current.tenant, current.iclient_id, -1),
+            iclient_repository.usage_change(updated.tenant, updated.iclient_id, +1),
+        ]
+    new_item = _to_item(updated)
+    fields = (
+        "name",
+        "subdomain",
+        "iclient_id",
+        "callback_url",
+        "scopes",
+        "status",
+        "status_pk",
+        "updated_at",
+    )
+    names = {f"#{field}": field for field in fields}
+    values = {f":{field}": new_item[field] for field in fields}
+    update = "SET " + ", ".join(f"#{field} = :{field}" for field in fields)
+    update += ", #revision = #revision + :one"
+    names["#revision"] = "revision"
+    values[":one"] = 1
+    values[":rev"] = current.revision
+    if reset_authorization:
+        # A new store, app, scope or callback voids the grant; bumping the token version fences
+        # any refresh still in flight for the old grant.
+        update += ", token_version = token_version + :one REMOVE " + ", ".join(TOKEN_ATTRIBUTES)
+    items.append(
+        {
+            "Update": {
+                "TableName": table.table_name(),
+                "Key": item_key(current.tenant, current.id),
+                "UpdateExpression": update,
+                "ConditionExpression": "#revision = :rev",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": table.marshal(values),
+            }
+        }
+    )
+    update_index = len(items) - 1
+
+    def explain(codes: list[str]) -> Exception:
+        if codes[update_index] == "ConditionalCheckFailed":
+            return Conflict("the connection changed while this request ran; read it again and retry")
+        if renamed and codes[1] == "ConditionalCheckFailed":
+            return _name_taken(updated.name)
+        return InvalidField("iclient_id", f"iClient {updated.iclient_id} does not exist")
+
+    _transact(items, explain)
+    stored = get(current.tenant, current.id)
+    if stored is None:
+        raise not_found(current.id)
+    return stored
+
+
+def delete(current: Connection) -> None:
+    """Remove the connection, its name guard and its share of the iClient's usage counter at once."""
+    items = [
+        {
+            "Delete": {
+                "TableName": table.table_name(),
+                "Key": item_key(current.tenant, current.id),
+                "ConditionExpression": "#revision = :rev",
+                "ExpressionAttributeNames": {"#revision": "revision"},
+                "ExpressionAttributeValues": {":rev": {"N": str(current.revision)}},
+            }
+        },
+        _name_release(current),
+        iclient_repository.usage_change(current.tenant, current.iclient_id, -1),
+    ]
+    _transact(items, lambda codes: Conflict("the connection changed while this request ran; retry"))

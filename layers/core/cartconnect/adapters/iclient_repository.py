@@ -1,0 +1,147 @@
+"""iClient items in the table. Every write is conditional; deletes are fenced on the usage counter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cartconnect.adapters import table
+from cartconnect.clock import from_iso, to_iso
+from cartconnect.domain.iclient import IClient
+from cartconnect.errors import Conflict, NotFound
+
+SK_PREFIX = "ICLIENT#"
+
+
+def _sk(iclient_id: str) -> str:
+    return f"{SK_PREFIX}{iclient_id}"
+
+
+def item_key(tenant: str, iclient_id: str) -> dict[str, Any]:
+    return table.key(table.tenant_pk(tenant), _sk(iclient_id))
+
+
+def _to_item(iclient: IClient) -> table.Item:
+    return {
+        "pk": table.tenant_pk(iclient.tenant),
+        "sk": _sk(iclient.id),
+        "type": "iclient",
+        "tenant": iclient.tenant,
+        "id": iclient.id,
+        "name": iclient.name,
+        "provider": iclient.provider,
+        "client_id": iclient.client_id,
+        "secret_ref": iclient.secret_ref,
+        "connection_count": iclient.connection_count,
+        "created_at": to_iso(iclient.created_at),
+        "updated_at": to_iso(iclient.updated_at),
+    }
+
+
+def _from_item(item: table.Item) -> IClient:
+    return IClient(
+        tenant=item["tenant"],
+        id=item["id"],
+        name=item["name"],
+        provider=item["provider"],
+        client_id=item["client_id"],
+        secret_ref=item["secret_ref"],
+        connection_count=int(item["connection_count"]),
+        created_at=from_iso(item["created_at"]),
+        updated_at=from_iso(item["updated_at"]),
+    )
+
+
+def not_found(iclient_id: str) -> NotFound:
+    return NotFound(f"iClient {iclient_id} does not exist")
+
+
+def insert(iclient: IClient) -> None:
+    table.client().put_item(
+        TableName=table.table_name(),
+        Item=table.marshal(_to_item(iclient)),
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+
+
+def get(tenant: str, iclient_id: str) -> IClient | None:
+    response = table.client().get_item(
+        TableName=table.table_name(), Key=item_key(tenant, iclient_id), ConsistentRead=True
+    )
+    raw = response.get("Item")
+    return _from_item(table.unmarshal(raw)) if raw else None
+
+
+def list_page(tenant: str, *, limit: int, cursor: str | None) -> tuple[list[IClient], str | None]:
+    pk = table.tenant_pk(tenant)
+    request: dict[str, Any] = {
+        "TableName": table.table_name(),
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": SK_PREFIX}},
+        "Limit": limit,
+    }
+    start = table.decode_cursor(cursor, pk=pk)
+    if start:
+        request["ExclusiveStartKey"] = start
+    response = table.client().query(**request)
+    items = [_from_item(table.unmarshal(raw)) for raw in response.get("Items", [])]
+    return items, table.encode_cursor(response.get("LastEvaluatedKey"))
+
+
+def update(tenant: str, iclient_id: str, changes: dict[str, str]) -> IClient:
+    """Apply plain attribute changes (name, client_id, updated_at) to an existing iClient."""
+    names = {f"#f{index}": field for index, field in enumerate(changes)}
+    values = {f":v{index}": {"S": value} for index, value in enumerate(changes.values())}
+    assignments = ", ".join(f"#f{index} = :v{index}" for index in range(len(changes)))
+    try:
+        response = table.client().update_item(
+            TableName=table.table_name(),
+            Key=item_key(tenant, iclient_id),
+            UpdateExpression=f"SET {assignments}",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if table.is_conditional_failure(error):
+            raise not_found(iclient_id) from None
+        raise
+    return _from_item(table.unmarshal(response["Attributes"]))
+
+
+def delete_unused(tenant: str, iclient_id: str) -> IClient:
+    """Delete only while no connection uses it; the counter is kept by the connection transactions."""
+    try:
+        response = table.client().delete_item(
+            TableName=table.table_name(),
+            Key=item_key(tenant, iclient_id),
+            ConditionExpression="attribute_exists(pk) AND connection_count = :zero",
+            ExpressionAttributeValues={":zero": {"N": "0"}},
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as error:
+        if not table.is_conditional_failure(error):
+            raise
+        current = get(tenant, iclient_id)
+        if current is None:
+            raise not_found(iclient_id) from None
+        raise Conflict(
+            f"iClient {iclient_id} is used by {current.connection_count} connection(s); "
+            "delete them or move them to another iClient first"
+        ) from None
+    return _from_item(table.unmarshal(response["Attributes"]))
+
+
+def usage_change(tenant: str, iclient_id: str, delta: int) -> dict[str, Any]:
+    """A transaction item that moves the usage counter and requires the iClient to exist."""
+    return {
+        "Update": {
+            "TableName": table.table_name(),
+            "Key": item_key(tenant, iclient_id),
+            "UpdateExpression": "ADD connection_count :delta",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
+        }
+    }

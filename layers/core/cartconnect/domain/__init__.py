@@ -1,0 +1,1 @@
+"""Domain models: what an iClient and a connection are, independent of storage and HTTP."""

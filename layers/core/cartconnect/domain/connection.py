@@ -1,0 +1,45 @@
+"""A connection to one store: where it is, which app it uses, and where its authorization stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+# Changing any of these invalidates an authorization: the grant was for that store, app and scope.
+AUTHORIZATION_FIELDS = ("subdomain", "iclient_id", "scopes", "callback_url")
+
+
+class ConnectionStatus(StrEnum):
+    PENDING_AUTHORIZATION = "pending_authorization"
+    ACTIVE = "active"
+    NEEDS_REAUTHORIZATION = "needs_reauthorization"
+
+
+@dataclass(frozen=True, slots=True)
+class LastError:
+    code: str
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    tenant: str
+    id: str
+    name: str
+    subdomain: str
+    iclient_id: str
+    callback_url: str
+    scopes: tuple[str, ...]
+    status: ConnectionStatus
+    created_at: datetime
+    updated_at: datetime
+    last_error: LastError | None = None
+    token_version: int = 0
+    expires_at: datetime | None = None
+    refresh_due_at: datetime | None = None
+    last_refreshed_at: datetime | None = None
+    consecutive_failures: int = 0
+    # Bumped by every management write; PATCH and DELETE are conditioned on it.
+    revision: int = 0

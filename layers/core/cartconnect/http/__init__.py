@@ -1,0 +1,1 @@
+"""HTTP glue shared by the handlers: problem+json, request schemas, pagination cursors."""

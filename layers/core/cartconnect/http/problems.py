@@ -1,0 +1,88 @@
+"""RFC 9457 problem+json responses: the one place where errors become HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from cartconnect.errors import Conflict, DomainError, InvalidField
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_BASE = "https://cartconnect.dev/problems/"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_slug: str,
+    errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response[str]:
+    body: dict[str, Any] = {
+        "type": f"{TYPE_BASE}{type_slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=json.dumps(body),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def from_domain_error(error: DomainError) -> Response[str]:
+    errors = None
+    if isinstance(error, InvalidField):
+        errors = [{"field": error.field, "message": error.message}]
+    elif isinstance(error, Conflict) and error.field:
+        errors = [{"field": error.field, "message": error.detail}]
+    return problem(error.status, error.title, error.detail, type_slug=error.type_slug, errors=errors)
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        source, parts = parts[0], parts[1:]
+        if source != "body" and parts:
+            return f"{source}.{'.'.join(parts)}"
+    return ".".join(parts) or "body"
+
+
+def from_validation_errors(raw_errors: list[dict[str, Any]]) -> Response[str]:
+    """Turn pydantic/Powertools validation errors into one problem naming each offending field.
+
+    Only the location and message are kept: pydantic's `input` could echo a client secret.
+    """
+    errors = []
+    for raw in raw_errors:
+        location = raw.get("loc", ())
+        message = str(raw.get("msg", "is invalid"))
+        if raw.get("type") == "json_invalid":
+            return problem(
+                400, "Malformed request body", "the body is not valid JSON", type_slug="malformed-body"
+            )
+        if raw.get("type") == "missing":
+            message = "is required"
+        errors.append({"field": _field_name(location), "message": message})
+    detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors) or "invalid request"
+    return problem(422, "Invalid request", detail, type_slug="validation-error", errors=errors)
+
+
+def internal_error(request_id: str | None) -> Response[str]:
+    return problem(
+        500,
+        "Internal server error",
+        "the request failed unexpectedly; retry later or report the request id",
+        type_slug="internal-error",
+        extra={"request_id": request_id} if request_id else None,
+    )

@@ -1,0 +1,37 @@
+import pytest
+
+from cartconnect.errors import InvalidField
+from cartconnect.settings import get_settings
+from cartconnect.usecases.connections import resolve_callback_url
+
+ORIGIN = "https://api.example.com"
+
+
+@pytest.fixture
+def allowed(monkeypatch):
+    monkeypatch.setenv("TABLE_NAME", "t")
+    monkeypatch.setenv("KMS_KEY_ID", "k")
+    monkeypatch.setenv(
+        "ALLOWED_CALLBACK_URLS", "https://connect.example.com/oauth2/callback, https://b.example/cb"
+    )
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_defaults_to_the_deployment_callback(allowed):
+    assert resolve_callback_url(None, origin=ORIGIN) == "https://api.example.com/oauth2/callback"
+    assert resolve_callback_url(f"{ORIGIN}/oauth2/callback", origin=ORIGIN) == f"{ORIGIN}/oauth2/callback"
+
+
+def test_accepts_only_listed_https_callbacks(allowed):
+    assert resolve_callback_url("https://b.example/cb", origin=ORIGIN) == "https://b.example/cb"
+    for bad in (
+        "http://b.example/cb",
+        "https://evil.example/cb",
+        "https://b.example/cb?x=1",
+        "javascript:alert(1)",
+    ):
+        with pytest.raises(InvalidField) as raised:
+            resolve_callback_url(bad, origin=ORIGIN)
+        assert raised.value.field == "callback_url"
