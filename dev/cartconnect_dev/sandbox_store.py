@@ -1,0 +1,753 @@
+"""A dev-only sandbox AmeriCommerce store: a real HTTP server on loopback speaking the documented
+wire format (see /work/shared/AMERICOMMERCE.md), with fault switches for tests.
+
+    python -m cartconnect_dev.sandbox_store --port 8765 --app 12345:app-secret
+
+Endpoints (store side):
+    GET  /api/oauth?client_id&scope&redirect_uri[&state]   consent page (or 302 when auto_approve)
+    POST /api/oauth/decision                                 the consent form (approve / deny)
+    POST /api/oauth/access_token                             {client_id, auth_id, signature}
+    POST /api/oauth/refresh                                  {client_id, refresh_token, signature}
+    GET  /api/v1/stores                                      X-AC-Auth-Token; X-AC-Call-Limit; 429
+Admin (sandbox only):
+    GET/POST /_sandbox/config   POST /_sandbox/reset   POST /_sandbox/apps {client_id, client_secret}
+
+Decisions the provider's docs leave open:
+- Token endpoints accept JSON or form-encoded bodies and always answer JSON (the docs say errors come
+  "in the content type of the request"; a JSON answer to a form request is what clients parse anyway).
+- An auth_id is consumed on its first presentation, whether or not that exchange succeeds.
+- Every refresh token issued for a grant stays usable until the grant is revoked; each refresh
+  still returns a new one. Access tokens stay valid until they expire or the grant is revoked.
+- A `no_expiry` grant's access tokens never expire here; the answer still carries `expires`.
+- A "naive" `expires` is the store's local wall clock (UTC-06:00) without a zone.
+- Fault switches on the token endpoints answer before any verification (nothing is consumed).
+- /_sandbox/reset restores default faults and forgets grants, tokens, counters and captured
+  requests, but keeps registered apps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import html
+import json
+import math
+import secrets
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass as validated_dataclass
+
+from cartconnect.provider.signing import exchange_signature, refresh_signature
+
+STORE_LOCAL_ZONE = timezone(timedelta(hours=-6))
+MAX_BODY = 64 * 1024
+
+
+@validated_dataclass(config=ConfigDict(validate_assignment=True, extra="forbid"))
+class Faults:
+    """Fault switches. Settable as attributes (validated) or over POST /_sandbox/config."""
+
+    latency_ms: int = 0  # delay before every store answer (not /_sandbox)
+    status_5xx: Literal[500, 502, 503] | None = None  # token endpoints answer this status
+    malformed_json: bool = False  # token endpoints: 200 with a truncated JSON body
+    html_body: bool = False  # token endpoints: 200 with an HTML error page
+    redirect_token_endpoints: bool = False  # token endpoints: 302 to /api/oauth/redirected
+    refuse_grants: bool = False  # token endpoints: 401, the grant is refused
+    rate_limit_token_endpoints: bool = False  # token endpoints: 429 with Retry-After
+    retry_after_format: Literal["seconds", "http-date"] = "seconds"
+    retry_after_seconds: int = 7  # Retry-After of the token endpoints' 429
+    lowercase_redirect_uri: bool = False  # lower-case the redirect URI before sending the browser back
+    echo_state: bool = True  # append a `state` given to /api/oauth to the redirect
+    auto_approve: bool = False  # GET /api/oauth answers 302 at once, as if Approve were clicked
+    token_lifetime_seconds: int = 3600
+    expires_format: Literal["z", "offset", "naive", "absent"] = "z"
+    api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store
+    api_window_seconds: float = 10.0
+
+
+_FAULTS = TypeAdapter(Faults)
+
+
+@dataclass
+class AuthRecord:
+    """What the store remembers about one issued auth_id, exactly as received on /api/oauth."""
+
+    client_id: str
+    code: str
+    scope: str
+    redirect_uri: str
+    used: bool = False
+
+
+@dataclass
+class Grant:
+    grant_id: str
+    client_id: str
+    scope: str
+    refresh_tokens: set[str] = field(default_factory=set)
+    revoked: bool = False
+
+    @property
+    def no_expiry(self) -> bool:
+        return "no_expiry" in self.scope.replace(" ", ",").split(",")
+
+
+@dataclass
+class AccessToken:
+    grant_id: str
+    expires_at: float | None  # epoch seconds; None = never
+
+
+@dataclass(frozen=True)
+class CapturedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return {key: values[-1] for key, values in parse_qs(self.body.decode("utf-8")).items()}
+
+
+@dataclass
+class _Pending:
+    client_id: str
+    scope: str
+    redirect_uri: str
+    state: str | None
+
+
+def _error_body(status: int, message: str, details: str) -> dict[str, Any]:
+    return {"status_code": status, "message": message, "details": details}
+
+
+def _append_query(url: str, params: list[tuple[str, str]]) -> str:
+    """Append params to url's query, keeping its existing query string byte for byte."""
+    parts = urlsplit(url)
+    extra = urlencode(params)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+class SandboxStore:
+    """The store's state plus the HTTP server. Thread-safe: one lock around all mutable state."""
+
+    def __init__(self, port: int = 0, *, faults: Faults | None = None, quiet: bool = True) -> None:
+        self.faults = faults if faults is not None else Faults()
+        self.quiet = quiet
+        self._port = port
+        self._lock = threading.RLock()
+        self._apps: dict[str, str] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        with self._lock:
+            self._auths: dict[str, AuthRecord] = {}
+            self._pending: dict[str, _Pending] = {}
+            self._grants: dict[str, Grant] = {}
+            self._refresh_index: dict[str, str] = {}  # refresh token -> grant id
+            self._access: dict[str, AccessToken] = {}
+            self._calls: Counter[str] = Counter()
+            self._api_calls: deque[float] = deque()
+            self._captured: list[CapturedRequest] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> SandboxStore:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        server.daemon_threads = True
+        server.block_on_close = False  # idle keep-alive connections must not block stop()
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-store", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxStore:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox store is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}"
+
+    # -- test/admin API --------------------------------------------------------------------------
+
+    def register_app(self, client_id: str, client_secret: str) -> None:
+        with self._lock:
+            self._apps[client_id] = client_secret
+
+    def reset(self) -> None:
+        """Default faults; forget grants, tokens, counters and captured requests. Apps are kept."""
+        with self._lock:
+            self.faults = Faults()
+            self._reset_state()
+
+    def configure(self, **changes: Any) -> Faults:
+        """Validate and apply several fault switches at once (all or nothing)."""
+        with self._lock:
+            self.faults = _FAULTS.validate_python({**asdict(self.faults), **changes})
+            return self.faults
+
+    @property
+    def calls(self) -> Counter[str]:
+        """A snapshot of the per-endpoint call counters (authorize, decision, access_token, refresh,
+        stores, redirected, api)."""
+        with self._lock:
+            return Counter(self._calls)
+
+    @property
+    def captured(self) -> list[CapturedRequest]:
+        """Snapshot of the requests received on the token endpoints, oldest first."""
+        with self._lock:
+            return list(self._captured)
+
+    def last_request(self, path: str) -> CapturedRequest | None:
+        with self._lock:
+            return next((req for req in reversed(self._captured) if req.path == path), None)
+
+    def auth_record(self, auth_id: str) -> AuthRecord | None:
+        with self._lock:
+            record = self._auths.get(auth_id)
+            return replace(record) if record is not None else None
+
+    def revoke_grant_of(self, token: str) -> bool:
+        """Revoke the grant that issued this access or refresh token (as the admin console would)."""
+        with self._lock:
+            grant_id = self._refresh_index.get(token)
+            if grant_id is None and token in self._access:
+                grant_id = self._access[token].grant_id
+            if grant_id is None:
+                return False
+            self._grants[grant_id].revoked = True
+            return True
+
+    def expire_access_token(self, access_token: str) -> None:
+        with self._lock:
+            if access_token in self._access:
+                self._access[access_token].expires_at = time.time() - 1
+
+    # -- store logic (called by the handler; each returns (status, headers, body)) ---------------
+
+    def _snapshot_faults(self) -> Faults:
+        with self._lock:
+            return replace(self.faults)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._calls[name] += 1
+
+    def _capture(self, request: CapturedRequest) -> None:
+        with self._lock:
+            self._captured.append(request)
+
+    def _begin_authorization(
+        self, client_id: str, scope: str, redirect_uri: str, state: str | None
+    ) -> tuple[str | None, str]:
+        """(request id, "") when the app is known, else (None, reason)."""
+        with self._lock:
+            if client_id not in self._apps:
+                return None, "Unknown app (client_id)"
+            request_id = secrets.token_urlsafe(16)
+            self._pending[request_id] = _Pending(client_id, scope, redirect_uri, state)
+            return request_id, ""
+
+    def _decide(self, request_id: str, approve: bool, faults: Faults) -> str | None:
+        """Consume a pending consent; return the browser's redirect Location, None if unknown."""
+        with self._lock:
+            pending = self._pending.pop(request_id, None)
+            if pending is None:
+                return None
+            if approve:
+                auth_id = str(uuid.uuid4())
+                code = secrets.token_urlsafe(24)
+                self._auths[auth_id] = AuthRecord(
+                    pending.client_id, code, pending.scope, pending.redirect_uri
+                )
+                params = [("auth_id", auth_id), ("code", code)]
+            else:
+                params = [
+                    ("error", "access_denied"),
+                    ("error_reason", "user_denied"),
+                    ("error_description", "The store administrator denied the request."),
+                ]
+        if faults.echo_state and pending.state is not None:
+            params.append(("state", pending.state))
+        target = pending.redirect_uri.lower() if faults.lowercase_redirect_uri else pending.redirect_uri
+        return _append_query(target, params)
+
+    def _issue(self, grant: Grant, faults: Faults) -> dict[str, Any]:
+        """Issue a new access + refresh token pair for a grant (lock held by the caller)."""
+        now = datetime.now(UTC)
+        lifetime = timedelta(seconds=faults.token_lifetime_seconds)
+        access = secrets.token_urlsafe(32)
+        refresh = secrets.token_urlsafe(32)
+        expires = now + lifetime
+        self._access[access] = AccessToken(grant.grant_id, None if grant.no_expiry else expires.timestamp())
+        grant.refresh_tokens.add(refresh)
+        self._refresh_index[refresh] = grant.grant_id
+        answer: dict[str, Any] = {"access_token": access, "refresh_token": refresh}
+        if faults.expires_format == "z":
+            answer["expires"] = expires.strftime("%Y-%m-%dT%H:%M:%S.") + f"{expires.microsecond:06d}0Z"
+        elif faults.expires_format == "offset":
+            local = expires.astimezone(STORE_LOCAL_ZONE)
+            answer["expires"] = local.isoformat(timespec="milliseconds")
+        elif faults.expires_format == "naive":
+            local = expires.astimezone(STORE_LOCAL_ZONE).replace(tzinfo=None)
+            answer["expires"] = local.isoformat(timespec="microseconds")
+        return answer
+
+    def _exchange(self, body: dict[str, str], faults: Faults) -> tuple[int, dict[str, Any]]:
+        client_id, auth_id, signature = (body.get(k, "") for k in ("client_id", "auth_id", "signature"))
+        if not (client_id and auth_id and signature):
+            return 400, _error_body(400, "Bad Request", "client_id, auth_id and signature are required")
+        with self._lock:
+            secret = self._apps.get(client_id)
+            record = self._auths.get(auth_id)
+            if record is None:
+                return 403, _error_body(403, "Forbidden", "Unknown auth_id")
+            if record.used:
+                return 403, _error_body(403, "Forbidden", "auth_id already used")
+            record.used = True  # consumed on first presentation, successful or not
+            if secret is None or record.client_id != client_id:
+                return 403, _error_body(403, "Forbidden", "Unknown app for this auth_id")
+            expected = exchange_signature(secret, record.code, client_id, record.scope, record.redirect_uri)
+            if not hmac.compare_digest(expected, signature.lower()):
+                return 403, _error_body(403, "Forbidden", "Invalid signature")
+            grant = Grant(str(uuid.uuid4()), client_id, record.scope)
+            self._grants[grant.grant_id] = grant
+            return 200, self._issue(grant, faults)
+
+    def _refresh(self, body: dict[str, str], faults: Faults) -> tuple[int, dict[str, Any]]:
+        client_id, token, signature = (body.get(k, "") for k in ("client_id", "refresh_token", "signature"))
+        if not (client_id and token and signature):
+            return 400, _error_body(400, "Bad Request", "client_id, refresh_token and signature are required")
+        with self._lock:
+            secret = self._apps.get(client_id)
+            if secret is None:
+                return 403, _error_body(403, "Forbidden", "Unknown app")
+            expected = refresh_signature(secret, token, client_id)
+            if not hmac.compare_digest(expected, signature.lower()):
+                return 403, _error_body(403, "Forbidden", "Invalid signature")
+            grant_id = self._refresh_index.get(token)
+            grant = self._grants.get(grant_id) if grant_id else None
+            if grant is None or grant.revoked or grant.client_id != client_id:
+                return 403, _error_body(403, "Forbidden", "Invalid refresh token")
+            return 200, self._issue(grant, faults)
+
+    def _api_rate(self, faults: Faults) -> tuple[bool, int, float]:
+        """Record one /api/v1 call: (allowed, used, seconds until a slot frees)."""
+        now = time.monotonic()
+        with self._lock:
+            window = self._api_calls
+            while window and now - window[0] >= faults.api_window_seconds:
+                window.popleft()
+            if len(window) >= faults.api_call_limit:
+                wait = faults.api_window_seconds - (now - window[0]) if window else 0.0
+                return False, len(window), max(wait, 0.0)
+            window.append(now)
+            return True, len(window), 0.0
+
+    def _check_access_token(self, token: str | None) -> str | None:
+        """None if the token may call the API, else the reason it may not."""
+        if not token:
+            return "Missing X-AC-Auth-Token"
+        with self._lock:
+            access = self._access.get(token)
+            if access is None:
+                return "Invalid token"
+            if self._grants[access.grant_id].revoked:
+                return "Token revoked"
+            if access.expires_at is not None and access.expires_at <= time.time():
+                return "Token expired"
+            return None
+
+
+def _retry_after(seconds: float, fmt: str) -> str:
+    whole = max(1, math.ceil(seconds))
+    if fmt == "http-date":
+        # HTTP dates have 1 s resolution: round up so the client never retries too early.
+        return formatdate(math.ceil(time.time()) + whole, usegmt=True)
+    return str(whole)
+
+
+_CONSENT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Authorize app - Sandbox Store</title>
+<style>body{{font-family:sans-serif;max-width:36rem;margin:3rem auto}}li{{font-family:monospace}}
+button{{font-size:1rem;margin-right:1rem;padding:.4rem 1.2rem}}</style></head>
+<body><h1>Sandbox Store</h1>
+<p>App <strong id="client-id">{client_id}</strong> asks for access to this store with the scopes:</p>
+<ul id="scopes">{scopes}</ul>
+<p>You will be sent back to <code id="redirect-uri">{redirect_uri}</code>.</p>
+<form method="post" action="/api/oauth/decision">
+<input type="hidden" name="request_id" value="{request_id}">
+<button type="submit" name="decision" value="approve" id="approve">Approve</button>
+<button type="submit" name="decision" value="deny" id="deny">Deny</button>
+</form></body></html>
+"""
+
+_ERROR_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1><p>{detail}</p></body></html>
+"""
+
+
+def _handler_for(store: SandboxStore) -> type[BaseHTTPRequestHandler]:
+    class Handler(_SandboxHandler):
+        pass
+
+    Handler.store = store
+    return Handler
+
+
+class _SandboxHandler(BaseHTTPRequestHandler):
+    """One handler class for every endpoint; the store object holds all state."""
+
+    store: SandboxStore
+    protocol_version = "HTTP/1.1"
+    server_version = "SandboxStore/1.0"
+    timeout = 30  # idle keep-alive connections give their thread back
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms ACK stalls
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.store.quiet:
+            # The request line only: never a body. Query strings of /api/oauth carry no secret.
+            super().log_message(format, *args)
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. timed out)
+            self.close_connection = True
+
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data).encode("utf-8"), "application/json; charset=utf-8", headers)
+
+    def _html(self, status: int, page: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, page.encode("utf-8"), "text/html; charset=utf-8", headers)
+
+    def _redirect(self, location: str) -> None:
+        self._send(302, b"", "text/plain; charset=utf-8", {"Location": location})
+
+    def _error_page(self, status: int, detail: str) -> None:
+        title = f"{status} {HTTPStatus(status).phrase}"
+        self._html(status, _ERROR_PAGE.format(title=html.escape(title), detail=html.escape(detail)))
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+            return b""
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _parse_body(self, raw: bytes) -> dict[str, str] | None:
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            if content_type == "application/json":
+                data = json.loads(raw)
+                if not isinstance(data, dict):
+                    return None
+                return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+            if content_type == "application/x-www-form-urlencoded":
+                return {k: v[-1] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()}
+        except ValueError:
+            return None
+        return None
+
+    def _query(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
+
+    def _delay(self, faults: Faults) -> None:
+        if faults.latency_ms > 0:
+            time.sleep(faults.latency_ms / 1000)
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/_sandbox/config":
+            self._json(200, asdict(self.store.faults))
+            return
+        faults = self.store._snapshot_faults()
+        self._delay(faults)
+        if path == "/api/oauth":
+            self._authorize(faults)
+        elif path.startswith("/api/v1/"):
+            self._api(path, faults)
+        else:
+            self._error_page(404, "Not found")
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        raw = self._read_body()
+        if path.startswith("/_sandbox/"):
+            self._admin(path, raw)
+            return
+        faults = self.store._snapshot_faults()
+        self._delay(faults)
+        if path == "/api/oauth/decision":
+            self._decision(raw, faults)
+        elif path in ("/api/oauth/access_token", "/api/oauth/refresh"):
+            self._token_endpoint(path, raw, faults)
+        elif path == "/api/oauth/redirected":
+            self.store._count("redirected")
+            self._json(200, {"access_token": "redirect-was-followed", "refresh_token": "x"})
+        else:
+            self._json(404, _error_body(404, "Not Found", "No such endpoint"))
+
+    # -- consent ---------------------------------------------------------------------------------
+
+    def _authorize(self, faults: Faults) -> None:
+        self.store._count("authorize")
+        query = self._query()
+        client_id, scope, redirect_uri = (query.get(k, "") for k in ("client_id", "scope", "redirect_uri"))
+        if not client_id or not scope or not redirect_uri:
+            self._error_page(400, "client_id, scope and redirect_uri are required")
+            return
+        target = urlsplit(redirect_uri)
+        if target.scheme not in ("http", "https") or not target.netloc:
+            self._error_page(400, "redirect_uri must be an absolute http(s) URL")
+            return
+        request_id, reason = self.store._begin_authorization(
+            client_id, scope, redirect_uri, query.get("state")
+        )
+        if request_id is None:
+            self._error_page(400, reason)
+            return
+        if faults.auto_approve:
+            location = self.store._decide(request_id, True, faults)
+            assert location is not None
+            self._redirect(location)
+            return
+        scopes = "".join(f"<li>{html.escape(name)}</li>" for name in scope.split(",") if name)
+        page = _CONSENT_PAGE.format(
+            client_id=html.escape(client_id),
+            scopes=scopes,
+            redirect_uri=html.escape(redirect_uri),
+            request_id=html.escape(request_id),
+        )
+        self._html(200, page)
+
+    def _decision(self, raw: bytes, faults: Faults) -> None:
+        self.store._count("decision")
+        form = self._parse_body(raw) or {}
+        decision = form.get("decision")
+        if decision not in ("approve", "deny"):
+            self._error_page(400, "decision must be approve or deny")
+            return
+        location = self.store._decide(form.get("request_id", ""), decision == "approve", faults)
+        if location is None:
+            self._error_page(400, "Unknown or already answered authorization request")
+            return
+        self._redirect(location)
+
+    # -- token endpoints -------------------------------------------------------------------------
+
+    def _token_endpoint(self, path: str, raw: bytes, faults: Faults) -> None:
+        name = path.rsplit("/", 1)[1]
+        self.store._count(name)
+        headers = {k: v for k, v in self.headers.items()}
+        self.store._capture(CapturedRequest("POST", path, headers, raw))
+        if faults.rate_limit_token_endpoints:
+            retry = _retry_after(faults.retry_after_seconds, faults.retry_after_format)
+            self._json(
+                429, _error_body(429, "Too Many Requests", "Rate limit exceeded"), {"Retry-After": retry}
+            )
+        elif faults.status_5xx is not None:
+            code = int(faults.status_5xx)
+            self._json(code, _error_body(code, HTTPStatus(code).phrase, "Sandbox fault"))
+        elif faults.malformed_json:
+            self._send(200, b'{"access_token": "trunc', "application/json; charset=utf-8")
+        elif faults.html_body:
+            self._error_page_with_200()
+        elif faults.redirect_token_endpoints:
+            self._redirect("/api/oauth/redirected")
+        elif faults.refuse_grants:
+            self._json(401, _error_body(401, "Unauthorized", "The grant has been refused"))
+        else:
+            fields = self._parse_body(raw)
+            if fields is None:
+                self._json(400, _error_body(400, "Bad Request", "Body must be a JSON object or a form"))
+                return
+            handler = self.store._exchange if name == "access_token" else self.store._refresh
+            status, answer = handler(fields, faults)
+            self._json(status, answer)
+
+    def _error_page_with_200(self) -> None:
+        self._html(200, _ERROR_PAGE.format(title="Runtime Error", detail="Server Error in '/' Application."))
+
+    # -- REST API --------------------------------------------------------------------------------
+
+    def _api(self, path: str, faults: Faults) -> None:
+        self.store._count("api")
+        allowed, used, wait = self.store._api_rate(faults)
+        limit = {"X-AC-Call-Limit": f"{used}/{faults.api_call_limit}"}
+        if not allowed:
+            limit["Retry-After"] = _retry_after(wait, faults.retry_after_format)
+            self._json(429, _error_body(429, "Too Many Requests", "Call limit exceeded"), limit)
+            return
+        reason = self.store._check_access_token(self.headers.get("X-AC-Auth-Token"))
+        if reason is not None:
+            self._json(401, _error_body(401, "Unauthorized", reason), limit)
+            return
+        if path.rstrip("/") != "/api/v1/stores":
+            self._json(404, _error_body(404, "Not Found", "No such resource"), limit)
+            return
+        self.store._count("stores")
+        self._json(200, {"total_count": 1, "stores": [_sandbox_store_record()]}, limit)
+
+    # -- admin -----------------------------------------------------------------------------------
+
+    def _admin(self, path: str, raw: bytes) -> None:
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self._json(400, {"error": "body must be a JSON object"})
+            return
+        if path == "/_sandbox/config":
+            try:
+                faults = self.store.configure(**data)
+            except ValidationError as exc:
+                self._json(400, {"error": "invalid config", "details": exc.errors(include_url=False)})
+                return
+            self._json(200, asdict(faults))
+        elif path == "/_sandbox/reset":
+            self.store.reset()
+            self._json(200, asdict(self.store.faults))
+        elif path == "/_sandbox/apps":
+            client_id, secret = data.get("client_id"), data.get("client_secret")
+            if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
+                self._json(400, {"error": "client_id and client_secret are required strings"})
+                return
+            self.store.register_app(client_id, secret)
+            self._json(200, {"client_id": client_id})
+        else:
+            self._json(404, {"error": "no such sandbox endpoint"})
+
+
+def _sandbox_store_record() -> dict[str, Any]:
+    return {
+        "id": 1,
+        "name": "Sandbox Store",
+        "domain_name": "sandbox.example.test",
+        "email": "admin@sandbox.example.test",
+        "fax": "",
+        "phone": "555-0100",
+        "keywords": "",
+        "description": "A dev-only sandbox AmeriCommerce store",
+        "all_catalog": True,
+        "is_micro_store": False,
+        "parent_store_id": 0,
+        "profile_id": 0,
+        "company_name": "Sandbox Inc.",
+        "address_line_1": "1 Loopback Way",
+        "address_line_2": "",
+        "city": "Localhost",
+        "state": "TX",
+        "postal_code": "75001",
+        "country": "US",
+        "billing_first_name": "Sandy",
+        "billing_last_name": "Box",
+        "tech_email": "tech@sandbox.example.test",
+        "tech_first_name": "Sandy",
+        "tech_last_name": "Box",
+        "tech_same_as_billing": True,
+        "store_logo": "",
+        "store_image": "",
+        "testimonial_count": 0,
+        "average_testimonial_rating": 0,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the sandbox AmeriCommerce store on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--app", action="append", default=[], metavar="CLIENT_ID:SECRET", help="register an app (repeatable)"
+    )
+    parser.add_argument("--auto-approve", action="store_true", help="skip the consent page")
+    args = parser.parse_args(argv)
+    store = SandboxStore(args.port, quiet=False)
+    for app in args.app:
+        client_id, sep, secret = app.partition(":")
+        if not sep or not client_id or not secret:
+            parser.error("--app must be CLIENT_ID:SECRET")
+        store.register_app(client_id, secret)
+    store.faults.auto_approve = args.auto_approve
+    # SIGTERM (e.g. from a dev stack supervisor) stops the store cleanly, like Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    store.start()
+    print(f"sandbox store listening on {store.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,373 @@
+"""AmeriCommerce (Cart.com) client: authorize URL, token exchange, refresh and a store check.
+
+Plain httpx2, not authlib's OAuth2Client: see docs/decisions/0002-provider-client.md. The wire format
+(AMERICOMMERCE.md) is not standard OAuth 2.0: the exchange body is exactly
+{client_id, auth_id, signature}, the refresh body exactly {client_id, refresh_token, signature};
+neither the code, the secret nor a grant_type is ever sent. Redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+from urllib.parse import quote, urlencode, urlsplit
+
+import httpx2
+
+from cartconnect.provider.errors import (
+    AccessTokenRejected,
+    GrantRefused,
+    ProviderError,
+    ProviderResponseError,
+    ProviderUnavailable,
+    RateLimited,
+    RequestRejected,
+    safe_provider_message,
+)
+from cartconnect.provider.expiry import parse_expires
+from cartconnect.provider.signing import exchange_signature, refresh_signature
+
+DEFAULT_TIMEOUT: Final = httpx2.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
+# A token or store answer is a few hundred bytes; anything far larger is not the documented shape.
+MAX_RESPONSE_BYTES: Final = 1 << 20
+USER_AGENT: Final = "cartconnect/0.1"
+
+AUTHORIZE_PATH: Final = "/api/oauth"
+ACCESS_TOKEN_PATH: Final = "/api/oauth/access_token"
+REFRESH_PATH: Final = "/api/oauth/refresh"
+STORES_PATH: Final = "/api/v1/stores"
+
+_DELTA_SECONDS: Final = re.compile(r"\d+(?:\.\d+)?")
+
+_shared_lock = threading.Lock()
+_shared_client: httpx2.Client | None = None
+
+
+def shared_http_client() -> httpx2.Client:
+    """The process-wide httpx2.Client (created lazily; reused across Lambda invocations)."""
+    global _shared_client  # noqa: PLW0603 - one pool per process is the point
+    with _shared_lock:
+        if _shared_client is None:
+            # trust_env=False: no proxy variables and, above all, no ~/.netrc credentials.
+            _shared_client = httpx2.Client(
+                timeout=DEFAULT_TIMEOUT,
+                follow_redirects=False,
+                trust_env=False,
+                headers={"User-Agent": USER_AGENT},
+            )
+        return _shared_client
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """A token answer. `expires_at` is aware UTC, None when the token never expires."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CallLimit:
+    """The `X-AC-Call-Limit: used/allowed` header of a REST API answer."""
+
+    used: int
+    allowed: int
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """The first store of GET /api/v1/stores (enough for a "test connection")."""
+
+    store_id: int | None
+    name: str | None
+    domain_name: str | None
+    total_count: int
+    call_limit: CallLimit | None
+
+
+def _origin(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("base_url must be an absolute http(s) URL, e.g. https://store.cart.com")
+    if parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ValueError("base_url must be scheme and host only")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def build_authorize_url(base_url: str, client_id: str, scope: str, redirect_uri: str) -> str:
+    """`{base_url}/api/oauth?client_id=..&scope=..&redirect_uri=..` (each value percent-encoded).
+
+    Sign later with exactly the `scope` and `redirect_uri` given here.
+    """
+    query = urlencode({"client_id": client_id, "scope": scope, "redirect_uri": redirect_uri}, quote_via=quote)
+    return f"{_origin(base_url)}{AUTHORIZE_PATH}?{query}"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds (>= 0): delta-seconds or an HTTP date; None when absent or invalid."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _DELTA_SECONDS.fullmatch(text):
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; parsedate_to_datetime leaves "-0000" naive
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_call_limit(value: str | None) -> CallLimit | None:
+    if value is None:
+        return None
+    used, sep, allowed = value.strip().partition("/")
+    if not sep or not used.strip().isdigit() or not allowed.strip().isdigit():
+        return None
+    return CallLimit(int(used), int(allowed))
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    headers: httpx2.Headers
+    body: bytes
+
+
+class AmeriCommerceClient:
+    """Talks to one store at a time (`base_url` per call); holds no token state.
+
+    `http` defaults to the process-wide client; `timeout` defaults to connect 3 s / read 10 s and is
+    applied per request (so tests can shorten it). `clock` returns aware UTC now (for Retry-After).
+    """
+
+    def __init__(
+        self,
+        *,
+        http: httpx2.Client | None = None,
+        timeout: httpx2.Timeout = DEFAULT_TIMEOUT,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._http = http
+        self._timeout = timeout
+        self._clock = clock
+
+    # -- OAuth ---------------------------------------------------------------------------------
+
+    def exchange_code(
+        self,
+        base_url: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        auth_id: str,
+        code: str,
+        scope: str,
+        redirect_uri: str,
+    ) -> TokenSet:
+        """POST /api/oauth/access_token with exactly {client_id, auth_id, signature}.
+
+        `scope` and `redirect_uri` are the exact strings sent on the authorize URL (before any
+        lower-casing). Raises GrantRefused, RateLimited, ProviderUnavailable, ProviderResponseError,
+        RequestRejected.
+        """
+        signature = exchange_signature(client_secret, code, client_id, scope, redirect_uri)
+        body = {"client_id": client_id, "auth_id": auth_id, "signature": signature}
+        sensitive = (client_secret, code, auth_id, signature)
+        answer = self._post_json(base_url, ACCESS_TOKEN_PATH, "access_token", body, sensitive)
+        return self._token_set("access_token", answer, scope, sensitive, fallback_refresh=None)
+
+    def refresh(
+        self,
+        base_url: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        scope: str | Iterable[str],
+    ) -> TokenSet:
+        """POST /api/oauth/refresh with exactly {client_id, refresh_token, signature}.
+
+        `scope` (granted scopes or the scope string) only decides `no_expiry`; it is not sent.
+        The store always returns a new refresh token (keep the newest); should an answer omit it,
+        the one just used is returned in the TokenSet (the provider says they can be reused).
+        """
+        signature = refresh_signature(client_secret, refresh_token, client_id)
+        body = {"client_id": client_id, "refresh_token": refresh_token, "signature": signature}
+        sensitive = (client_secret, refresh_token, signature)
+        answer = self._post_json(base_url, REFRESH_PATH, "refresh", body, sensitive)
+        return self._token_set("refresh", answer, scope, sensitive, fallback_refresh=refresh_token)
+
+    # -- REST API ------------------------------------------------------------------------------
+
+    def get_store(self, base_url: str, access_token: str) -> StoreInfo:
+        """GET /api/v1/stores with X-AC-Auth-Token (needs the `system` scope).
+
+        Raises AccessTokenRejected (401), RateLimited (429), RequestRejected (other 4xx),
+        ProviderUnavailable, ProviderResponseError.
+        """
+        endpoint = "stores"
+        headers = {"X-AC-Auth-Token": access_token, "Accept": "application/json"}
+        answer = self._send(endpoint, "GET", _origin(base_url) + STORES_PATH, headers, None)
+        sensitive = (access_token,)
+        self._raise_for_status(endpoint, answer, sensitive, api=True)
+        data = self._json_object(endpoint, answer)
+        stores = data.get("stores")
+        if not isinstance(stores, list):
+            raise ProviderResponseError(endpoint, "no stores list", status_code=answer.status_code)
+        total = data.get("total_count", len(stores))
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise ProviderResponseError(endpoint, "total_count is not an integer", status_code=200)
+        first: Mapping[str, Any] = stores[0] if stores and isinstance(stores[0], dict) else {}
+        store_id = first.get("id")
+        name = first.get("name")
+        domain = first.get("domain_name")
+        return StoreInfo(
+            store_id=store_id if isinstance(store_id, int) and not isinstance(store_id, bool) else None,
+            name=name if isinstance(name, str) else None,
+            domain_name=domain if isinstance(domain, str) else None,
+            total_count=total,
+            call_limit=parse_call_limit(answer.headers.get("X-AC-Call-Limit")),
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _client(self) -> httpx2.Client:
+        return self._http if self._http is not None else shared_http_client()
+
+    def _post_json(
+        self,
+        base_url: str,
+        path: str,
+        endpoint: str,
+        body: Mapping[str, str],
+        sensitive: tuple[str, ...],
+    ) -> _Answer:
+        payload = json.dumps(dict(body), separators=(",", ":")).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        answer = self._send(endpoint, "POST", _origin(base_url) + path, headers, payload)
+        self._raise_for_status(endpoint, answer, sensitive, api=False)
+        return answer
+
+    def _send(
+        self,
+        endpoint: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+    ) -> _Answer:
+        client = self._client()
+        request = client.build_request(
+            method, url, headers=dict(headers), content=content, timeout=self._timeout
+        )
+        try:
+            response = client.send(request, stream=True, follow_redirects=False)
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise ProviderResponseError(
+                            endpoint, "response body too large", status_code=response.status_code
+                        )
+                    chunks.append(chunk)
+            finally:
+                response.close()
+        except httpx2.TimeoutException:
+            raise ProviderUnavailable(endpoint, "timed out") from None
+        except httpx2.TransportError as exc:
+            # Connection refused/reset, TLS failure, malformed HTTP... The exception text may quote
+            # the URL, which is safe, but we keep only its class name to stay terse.
+            raise ProviderUnavailable(endpoint, f"connection failed ({type(exc).__name__})") from None
+        except httpx2.HTTPError as exc:  # decoding errors and the like
+            raise ProviderResponseError(endpoint, f"unreadable response ({type(exc).__name__})") from None
+        return _Answer(response.status_code, response.headers, b"".join(chunks))
+
+    def _raise_for_status(
+        self, endpoint: str, answer: _Answer, sensitive: tuple[str, ...], *, api: bool
+    ) -> None:
+        status = answer.status_code
+        if 200 <= status < 300:
+            return
+        message = self._provider_message(answer, sensitive)
+        kwargs: dict[str, Any] = {"status_code": status, "provider_message": message}
+        if 300 <= status < 400:
+            raise ProviderResponseError(endpoint, "unexpected redirect (not followed)", **kwargs)
+        retry_after = parse_retry_after(answer.headers.get("Retry-After"), self._clock())
+        if status == 429:
+            raise RateLimited(endpoint, "rate limited", retry_after_seconds=retry_after, **kwargs)
+        if status >= 500 or status == 408:
+            raise ProviderUnavailable(
+                endpoint, "store unavailable", retry_after_seconds=retry_after, **kwargs
+            )
+        error: ProviderError
+        if api and status == 401:
+            error = AccessTokenRejected(endpoint, "access token rejected", **kwargs)
+        elif not api and status in (400, 401, 403):
+            error = GrantRefused(endpoint, "the store refused the grant", **kwargs)
+        else:
+            error = RequestRejected(endpoint, "request rejected", **kwargs)
+        raise error
+
+    @staticmethod
+    def _provider_message(answer: _Answer, sensitive: tuple[str, ...]) -> str | None:
+        try:
+            data = json.loads(answer.body)
+        except ValueError:
+            return None
+        return safe_provider_message(data.get("message"), sensitive) if isinstance(data, dict) else None
+
+    @staticmethod
+    def _json_object(endpoint: str, answer: _Answer) -> dict[str, Any]:
+        status = answer.status_code
+        try:
+            data = json.loads(answer.body)
+        except ValueError:  # includes UnicodeDecodeError
+            content_type = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            reason = "HTML instead of JSON" if content_type == "text/html" else "body is not valid JSON"
+            raise ProviderResponseError(endpoint, reason, status_code=status) from None
+        if not isinstance(data, dict):
+            raise ProviderResponseError(endpoint, "body is not a JSON object", status_code=status)
+        return data
+
+    def _token_set(
+        self,
+        endpoint: str,
+        answer: _Answer,
+        scope: str | Iterable[str],
+        sensitive: tuple[str, ...],
+        *,
+        fallback_refresh: str | None,
+    ) -> TokenSet:
+        status = answer.status_code
+        data = self._json_object(endpoint, answer)
+        access = data.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ProviderResponseError(endpoint, "no access_token in the answer", status_code=status)
+        refresh = data.get("refresh_token")
+        if refresh is not None and not isinstance(refresh, str):
+            raise ProviderResponseError(endpoint, "refresh_token is not a string", status_code=status)
+        expires = data.get("expires")
+        if expires is not None and not isinstance(expires, str):
+            raise ProviderResponseError(endpoint, "expires is not a string", status_code=status)
+        try:
+            expires_at = parse_expires(expires, scopes=scope, received_at=self._clock())
+        except ProviderResponseError as exc:
+            raise ProviderResponseError(endpoint, exc.reason, status_code=status) from None
+        return TokenSet(
+            access_token=access,
+            refresh_token=refresh or fallback_refresh,
+            expires_at=expires_at,
+        )

@@ -1,0 +1,108 @@
+"""Typed errors of the AmeriCommerce provider adapter.
+
+Every message is safe to log and to show: it carries the endpoint name, the HTTP status and a short
+reason, never a token, code, auth_id, signature, secret or the raw response body. The provider's own
+`message` field is included only when short (<= 200 characters after stripping control and format
+characters) and only when it does not echo back any value that was sent.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+MAX_PROVIDER_MESSAGE = 200
+
+
+def safe_provider_message(message: object, sensitive: Iterable[str] = ()) -> str | None:
+    """The provider's `message` field, made safe to log, or None when it cannot be made safe."""
+    if not isinstance(message, str):
+        return None
+    # Cc = control characters (CR, LF, ESC, ...), Cf = format characters (bidi overrides, ...).
+    cleaned = "".join(ch for ch in message if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+    if not cleaned or len(cleaned) > MAX_PROVIDER_MESSAGE:
+        return None
+    if any(value and value in cleaned for value in sensitive):
+        return None
+    return cleaned
+
+
+class ProviderError(Exception):
+    """Base class of every failure talking to a store. `transient` says whether a retry may help."""
+
+    transient = False
+
+    def __init__(
+        self,
+        endpoint: str,
+        reason: str,
+        *,
+        status_code: int | None = None,
+        provider_message: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        self.status_code = status_code
+        self.provider_message = provider_message
+        parts = [endpoint]
+        if status_code is not None:
+            parts.append(f"HTTP {status_code}")
+        parts.append(reason)
+        text = ": ".join(parts)
+        if provider_message:
+            text += f" (store said: {provider_message})"
+        super().__init__(text)
+        self.detail = text
+
+
+class GrantRefused(ProviderError):
+    """400/401/403 from a token endpoint: the store refused the grant or the signature. Permanent."""
+
+
+class AccessTokenRejected(ProviderError):
+    """401 from the REST API: the access token is missing, unknown or expired. Refresh, then retry."""
+
+
+class RequestRejected(ProviderError):
+    """Any other 4xx (404, 405, 409, ...): the request is wrong for this store. Not retryable."""
+
+
+class RateLimited(ProviderError):
+    """429: over the store's call limit. `retry_after_seconds` comes from Retry-After when given."""
+
+    transient = True
+
+    def __init__(
+        self,
+        endpoint: str,
+        reason: str,
+        *,
+        status_code: int | None = 429,
+        provider_message: str | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(endpoint, reason, status_code=status_code, provider_message=provider_message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, 408, timeouts and connection errors. Transient: retry with backoff."""
+
+    transient = True
+
+    def __init__(
+        self,
+        endpoint: str,
+        reason: str,
+        *,
+        status_code: int | None = None,
+        provider_message: str | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(endpoint, reason, status_code=status_code, provider_message=provider_message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ProviderResponseError(ProviderError):
+    """A 2xx (or an unexpected 3xx) whose body is not the documented shape: not JSON, HTML,
+    truncated, missing access_token, unparseable `expires`, ..."""

@@ -1,0 +1,616 @@
+"""AmeriCommerceClient against a real SandboxStore on loopback (no mocks, no internet)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+
+from cartconnect.provider import (
+    AccessTokenRejected,
+    AmeriCommerceClient,
+    CallLimit,
+    GrantRefused,
+    ProviderError,
+    ProviderResponseError,
+    ProviderUnavailable,
+    RateLimited,
+    TokenSet,
+    build_authorize_url,
+)
+from cartconnect_dev.sandbox_store import SandboxStore
+
+CLIENT_ID = "12345"
+SECRET = "App-Secret-42"
+SCOPE = "system,orders"
+REDIRECT = "https://App.Example.com/Connection/OAuth2Callback?r=AbC123"
+
+
+@pytest.fixture
+def store() -> Iterator[SandboxStore]:
+    with SandboxStore() as sandbox:
+        sandbox.register_app(CLIENT_ID, SECRET)
+        sandbox.faults.auto_approve = True
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx2.Client]:
+    """A plain client for driving the browser side; never follows redirects."""
+    with httpx2.Client(follow_redirects=False, trust_env=False, timeout=5) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[httpx2.Client]:
+    with httpx2.Client(trust_env=False) as shared:
+        yield shared
+
+
+@pytest.fixture
+def client(pool: httpx2.Client) -> AmeriCommerceClient:
+    return AmeriCommerceClient(http=pool)
+
+
+def authorize(
+    store: SandboxStore,
+    http: httpx2.Client,
+    *,
+    scope: str = SCOPE,
+    redirect_uri: str = REDIRECT,
+    state: str | None = None,
+) -> tuple[str, str, str]:
+    """Drive the consent (auto_approve); return (auth_id, code, Location) without following it."""
+    url = build_authorize_url(store.base_url, CLIENT_ID, scope, redirect_uri)
+    if state is not None:
+        url += "&state=" + state
+    response = http.get(url)
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    query = parse_qs(urlsplit(location).query)
+    return query["auth_id"][0], query["code"][0], location
+
+
+def exchange(
+    client: AmeriCommerceClient,
+    store: SandboxStore,
+    auth_id: str,
+    code: str,
+    *,
+    scope: str = SCOPE,
+    redirect_uri: str = REDIRECT,
+    secret: str = SECRET,
+) -> TokenSet:
+    return client.exchange_code(
+        store.base_url,
+        client_id=CLIENT_ID,
+        client_secret=secret,
+        auth_id=auth_id,
+        code=code,
+        scope=scope,
+        redirect_uri=redirect_uri,
+    )
+
+
+def connect(client: AmeriCommerceClient, store: SandboxStore, http: httpx2.Client) -> TokenSet:
+    auth_id, code, _ = authorize(store, http)
+    return exchange(client, store, auth_id, code)
+
+
+def assert_safe(error: ProviderError, *secrets: str) -> None:
+    text = str(error)
+    for value in (SECRET, *secrets):
+        assert value not in text
+    assert "{" not in text  # no raw body
+
+
+# -- consent --------------------------------------------------------------------------------------
+
+
+def test_consent_redirect_keeps_the_callback_query_and_adds_auth_id_and_code(
+    store: SandboxStore, http: httpx2.Client
+) -> None:
+    auth_id, code, location = authorize(store, http)
+    assert location.startswith(REDIRECT + "&auth_id=")
+    assert parse_qs(urlsplit(location).query)["r"] == ["AbC123"]
+    record = store.auth_record(auth_id)
+    assert record is not None
+    assert (record.client_id, record.code, record.scope, record.redirect_uri) == (
+        CLIENT_ID,
+        code,
+        SCOPE,
+        REDIRECT,
+    )
+
+
+def test_state_is_echoed_only_when_the_switch_is_on(store: SandboxStore, http: httpx2.Client) -> None:
+    _, _, location = authorize(store, http, state="s-1")
+    assert parse_qs(urlsplit(location).query)["state"] == ["s-1"]
+    store.faults.echo_state = False
+    _, _, location = authorize(store, http, state="s-2")
+    assert "state" not in parse_qs(urlsplit(location).query)
+
+
+def test_lowercase_redirect_uri_switch_and_the_exchange_still_signs_the_original(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    store.faults.lowercase_redirect_uri = True
+    auth_id, code, location = authorize(store, http)
+    assert location.startswith(REDIRECT.lower() + "&auth_id=")
+    assert parse_qs(urlsplit(location).query)["code"] == [code]  # the code itself keeps its case
+    assert exchange(client, store, auth_id, code).access_token
+
+
+def test_consent_page_approve_and_deny(store: SandboxStore, http: httpx2.Client) -> None:
+    store.faults.auto_approve = False
+    url = build_authorize_url(store.base_url, CLIENT_ID, SCOPE, REDIRECT) + "&state=st"
+
+    def consent() -> str:
+        page = http.get(url)
+        assert page.status_code == 200
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert CLIENT_ID in page.text and "<li>system</li>" in page.text and "<li>orders</li>" in page.text
+        assert "Approve" in page.text and "Deny" in page.text
+        assert "http://" not in page.text.replace(store.base_url, "")  # no external assets
+        match = re.search(r'name="request_id" value="([^"]+)"', page.text)
+        assert match is not None
+        return match.group(1)
+
+    denied = http.post(
+        f"{store.base_url}/api/oauth/decision", data={"request_id": consent(), "decision": "deny"}
+    )
+    assert denied.status_code == 302
+    query = parse_qs(urlsplit(denied.headers["Location"]).query)
+    assert query["error"] == ["access_denied"]
+    assert query["error_reason"] == ["user_denied"]
+    assert query["error_description"][0]
+    assert query["state"] == ["st"] and query["r"] == ["AbC123"]
+    assert "code" not in query
+
+    request_id = consent()
+    approved = http.post(
+        f"{store.base_url}/api/oauth/decision", data={"request_id": request_id, "decision": "approve"}
+    )
+    assert approved.status_code == 302
+    assert {"auth_id", "code", "state", "r"} <= parse_qs(urlsplit(approved.headers["Location"]).query).keys()
+    # A consent request is answered once.
+    again = http.post(
+        f"{store.base_url}/api/oauth/decision", data={"request_id": request_id, "decision": "approve"}
+    )
+    assert again.status_code == 400
+
+
+def test_consent_for_an_unknown_app_is_refused(store: SandboxStore, http: httpx2.Client) -> None:
+    response = http.get(build_authorize_url(store.base_url, "999", SCOPE, REDIRECT))
+    assert response.status_code == 400
+
+
+# -- token exchange -------------------------------------------------------------------------------
+
+
+def test_exchange_succeeds(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    before = datetime.now(UTC)
+    tokens = connect(client, store, http)
+    assert tokens.access_token and tokens.refresh_token
+    assert tokens.expires_at is not None
+    assert before + timedelta(seconds=3590) <= tokens.expires_at <= before + timedelta(seconds=3610)
+    assert store.calls["access_token"] == 1
+
+
+def test_exchange_body_is_exactly_the_documented_fields(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    auth_id, code, _ = authorize(store, http)
+    exchange(client, store, auth_id, code)
+    captured = store.last_request("/api/oauth/access_token")
+    assert captured is not None
+    assert captured.headers["Content-Type"] == "application/json"
+    body = captured.json()
+    assert set(body) == {"client_id", "auth_id", "signature"}
+    expected = hashlib.sha256((SECRET + code + CLIENT_ID + SCOPE + REDIRECT.lower()).encode()).hexdigest()
+    assert body == {"client_id": CLIENT_ID, "auth_id": auth_id, "signature": expected}
+    raw = captured.body.decode()
+    for forbidden in (code, SECRET, "grant_type", "client_secret", "redirect_uri", "scope"):
+        assert forbidden not in raw
+    assert "Authorization" not in captured.headers
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"scope": "system"},
+        {"scope": "orders,system"},
+        {"redirect_uri": "https://app.example.com/connection/oauth2callback?r=other"},
+        {"secret": "wrong-secret"},
+    ],
+)
+def test_exchange_with_wrong_inputs_is_refused(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, change: dict[str, str]
+) -> None:
+    auth_id, code, _ = authorize(store, http)
+    with pytest.raises(GrantRefused) as info:
+        exchange(client, store, auth_id, code, **change)
+    assert info.value.status_code == 403
+    assert not info.value.transient
+    assert_safe(info.value, code, auth_id)
+
+
+def test_exchange_with_an_unknown_auth_id_is_refused(
+    store: SandboxStore, client: AmeriCommerceClient
+) -> None:
+    with pytest.raises(GrantRefused):
+        exchange(client, store, "00000000-0000-0000-0000-000000000000", "nope")
+
+
+def test_auth_id_is_single_use(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    auth_id, code, _ = authorize(store, http)
+    exchange(client, store, auth_id, code)
+    with pytest.raises(GrantRefused) as info:
+        exchange(client, store, auth_id, code)
+    assert info.value.status_code == 403
+    assert_safe(info.value, code, auth_id)
+
+
+def test_auth_id_is_consumed_even_by_a_failed_exchange(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    auth_id, code, _ = authorize(store, http)
+    with pytest.raises(GrantRefused):
+        exchange(client, store, auth_id, code, scope="system")
+    with pytest.raises(GrantRefused):
+        exchange(client, store, auth_id, code)
+
+
+def test_sandbox_accepts_a_form_encoded_exchange_and_answers_json(
+    store: SandboxStore, http: httpx2.Client
+) -> None:
+    auth_id, code, _ = authorize(store, http)
+    signature = hashlib.sha256((SECRET + code + CLIENT_ID + SCOPE + REDIRECT.lower()).encode()).hexdigest()
+    response = http.post(
+        f"{store.base_url}/api/oauth/access_token",
+        data={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": signature},
+    )
+    assert response.status_code == 200
+    assert set(response.json()) == {"access_token", "refresh_token", "expires"}
+    bad = http.post(f"{store.base_url}/api/oauth/access_token", data={"client_id": CLIENT_ID})
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"status_code", "message", "details"}
+
+
+@pytest.mark.parametrize("fmt", ["z", "offset", "naive", "absent"])
+def test_expires_formats(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, fmt: str
+) -> None:
+    store.faults.expires_format = fmt  # type: ignore[assignment]
+    store.faults.token_lifetime_seconds = 7200
+    now = datetime.now(UTC)
+    tokens = connect(client, store, http)
+    true_expiry = now + timedelta(seconds=7200)
+    if fmt == "absent":
+        assert tokens.expires_at is None
+        return
+    assert tokens.expires_at is not None
+    # Never later than the real expiry (1 s slack for the request itself).
+    assert tokens.expires_at <= true_expiry + timedelta(seconds=1)
+    if fmt == "naive":
+        # The store writes UTC-06:00 wall clock; read as UTC+14 it lands 20 h early.
+        assert abs(tokens.expires_at - (true_expiry - timedelta(hours=20))) < timedelta(seconds=5)
+    else:
+        assert abs(tokens.expires_at - true_expiry) < timedelta(seconds=5)
+
+
+def test_no_expiry_scope_never_expires(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    scope = "system,no_expiry"
+    auth_id, code, _ = authorize(store, http, scope=scope)
+    tokens = exchange(client, store, auth_id, code, scope=scope)
+    assert tokens.expires_at is None
+
+
+# -- refresh --------------------------------------------------------------------------------------
+
+
+def test_refresh_rotates_the_refresh_token(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    first = connect(client, store, http)
+    assert first.refresh_token is not None
+
+    def refresh(token: str) -> TokenSet:
+        return client.refresh(
+            store.base_url, client_id=CLIENT_ID, client_secret=SECRET, refresh_token=token, scope=SCOPE
+        )
+
+    second = refresh(first.refresh_token)
+    assert second.refresh_token and second.refresh_token != first.refresh_token
+    assert second.access_token != first.access_token
+    assert second.expires_at is not None
+
+    captured = store.last_request("/api/oauth/refresh")
+    assert captured is not None
+    expected = hashlib.sha256((SECRET + first.refresh_token + CLIENT_ID).encode()).hexdigest()
+    assert captured.json() == {
+        "client_id": CLIENT_ID,
+        "refresh_token": first.refresh_token,
+        "signature": expected,
+    }
+    assert SECRET not in captured.body.decode() and "grant_type" not in captured.body.decode()
+
+    # "Refresh tokens can be used multiple times": the older one is still accepted, and each
+    # answer carries yet another refresh token.
+    third = refresh(first.refresh_token)
+    assert third.refresh_token not in (first.refresh_token, second.refresh_token)
+    assert refresh(second.refresh_token).access_token
+    assert store.calls["refresh"] == 3
+
+
+def test_refresh_with_a_bad_signature_or_unknown_token_is_refused(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    tokens = connect(client, store, http)
+    assert tokens.refresh_token is not None
+    with pytest.raises(GrantRefused) as info:
+        client.refresh(
+            store.base_url,
+            client_id=CLIENT_ID,
+            client_secret="wrong",
+            refresh_token=tokens.refresh_token,
+            scope=SCOPE,
+        )
+    assert_safe(info.value, tokens.refresh_token)
+    with pytest.raises(GrantRefused):
+        client.refresh(
+            store.base_url, client_id=CLIENT_ID, client_secret=SECRET, refresh_token="unknown", scope=SCOPE
+        )
+    assert store.revoke_grant_of(tokens.refresh_token)
+    with pytest.raises(GrantRefused):
+        client.refresh(
+            store.base_url,
+            client_id=CLIENT_ID,
+            client_secret=SECRET,
+            refresh_token=tokens.refresh_token,
+            scope=SCOPE,
+        )
+
+
+def test_refuse_grants(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    tokens = connect(client, store, http)
+    assert tokens.refresh_token is not None
+    store.faults.refuse_grants = True
+    with pytest.raises(GrantRefused) as info:
+        client.refresh(
+            store.base_url,
+            client_id=CLIENT_ID,
+            client_secret=SECRET,
+            refresh_token=tokens.refresh_token,
+            scope=SCOPE,
+        )
+    assert info.value.status_code == 401
+    assert not info.value.transient
+    auth_id, code, _ = authorize(store, http)
+    with pytest.raises(GrantRefused):
+        exchange(client, store, auth_id, code)
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_is_provider_unavailable(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, status: int
+) -> None:
+    auth_id, code, _ = authorize(store, http)
+    store.faults.status_5xx = status  # type: ignore[assignment]
+    with pytest.raises(ProviderUnavailable) as info:
+        exchange(client, store, auth_id, code)
+    assert info.value.status_code == status
+    assert info.value.transient
+    assert_safe(info.value, code, auth_id)
+
+
+@pytest.mark.parametrize(("switch", "reason"), [("malformed_json", "not valid JSON"), ("html_body", "HTML")])
+def test_unparseable_200_is_a_response_error(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, switch: str, reason: str
+) -> None:
+    tokens = connect(client, store, http)
+    assert tokens.refresh_token is not None
+    setattr(store.faults, switch, True)
+    with pytest.raises(ProviderResponseError) as info:
+        client.refresh(
+            store.base_url,
+            client_id=CLIENT_ID,
+            client_secret=SECRET,
+            refresh_token=tokens.refresh_token,
+            scope=SCOPE,
+        )
+    assert reason in str(info.value)
+    assert info.value.status_code == 200
+    assert "trunc" not in str(info.value) and "<" not in str(info.value)
+
+
+def test_429_with_seconds(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    auth_id, code, _ = authorize(store, http)
+    store.configure(rate_limit_token_endpoints=True, retry_after_format="seconds", retry_after_seconds=7)
+    with pytest.raises(RateLimited) as info:
+        exchange(client, store, auth_id, code)
+    assert info.value.retry_after_seconds == 7.0
+    assert info.value.status_code == 429
+    assert info.value.transient
+
+
+def test_429_with_an_http_date(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    auth_id, code, _ = authorize(store, http)
+    store.configure(rate_limit_token_endpoints=True, retry_after_format="http-date", retry_after_seconds=7)
+    with pytest.raises(RateLimited) as info:
+        exchange(client, store, auth_id, code)
+    retry = info.value.retry_after_seconds
+    assert retry is not None and 5.0 <= retry <= 9.0
+    # The rate-limited exchange did not consume the auth_id: it still works afterwards.
+    store.faults.rate_limit_token_endpoints = False
+    assert exchange(client, store, auth_id, code).access_token
+
+
+def test_latency_beyond_the_read_timeout_is_provider_unavailable(
+    store: SandboxStore, http: httpx2.Client
+) -> None:
+    auth_id, code, _ = authorize(store, http)
+    store.faults.latency_ms = 1500
+    with httpx2.Client(trust_env=False) as pool:
+        fast = AmeriCommerceClient(
+            http=pool, timeout=httpx2.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0)
+        )
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable) as info:
+            exchange(fast, store, auth_id, code)
+    assert time.monotonic() - started < 1.2
+    assert "timed out" in str(info.value)
+    assert info.value.status_code is None
+
+
+def test_connection_refused_is_provider_unavailable(store: SandboxStore, client: AmeriCommerceClient) -> None:
+    base_url = store.base_url
+    store.stop()
+    with pytest.raises(ProviderUnavailable) as info:
+        client.get_store(base_url, "token")
+    assert "connection failed" in str(info.value)
+
+
+def test_a_redirect_from_the_store_is_not_followed(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    auth_id, code, _ = authorize(store, http)
+    store.faults.redirect_token_endpoints = True
+    with pytest.raises(ProviderResponseError) as info:
+        exchange(client, store, auth_id, code)
+    assert info.value.status_code == 302
+    assert store.calls["redirected"] == 0
+
+
+def test_even_a_redirect_following_pool_does_not_follow(store: SandboxStore, http: httpx2.Client) -> None:
+    auth_id, code, _ = authorize(store, http)
+    store.faults.redirect_token_endpoints = True
+    with (
+        httpx2.Client(trust_env=False, follow_redirects=True) as following,
+        pytest.raises(ProviderResponseError),
+    ):
+        exchange(AmeriCommerceClient(http=following), store, auth_id, code)
+    assert store.calls["redirected"] == 0
+
+
+def test_the_default_shared_client_works(store: SandboxStore, http: httpx2.Client) -> None:
+    tokens = connect(AmeriCommerceClient(), store, http)
+    assert AmeriCommerceClient().get_store(store.base_url, tokens.access_token).store_id == 1
+
+
+# -- REST API -------------------------------------------------------------------------------------
+
+
+def test_get_store_ok_and_call_limit(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    tokens = connect(client, store, http)
+    info = client.get_store(store.base_url, tokens.access_token)
+    assert (info.store_id, info.name, info.total_count) == (1, "Sandbox Store", 1)
+    assert info.call_limit == CallLimit(1, 50)
+    assert client.get_store(store.base_url, tokens.access_token).call_limit == CallLimit(2, 50)
+    captured = http.get(f"{store.base_url}/api/v1/stores", headers={"X-AC-Auth-Token": tokens.access_token})
+    assert captured.headers["X-AC-Call-Limit"] == "3/50"
+    assert set(captured.json()["stores"][0]) >= {"id", "name", "domain_name", "is_micro_store"}
+
+
+def test_get_store_401(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    tokens = connect(client, store, http)
+    for token in ("", "unknown-token"):
+        with pytest.raises(AccessTokenRejected) as info:
+            client.get_store(store.base_url, token)
+        assert info.value.status_code == 401
+    store.expire_access_token(tokens.access_token)
+    with pytest.raises(AccessTokenRejected) as info:
+        client.get_store(store.base_url, tokens.access_token)
+    assert_safe(info.value, tokens.access_token)
+    assert "details" not in str(info.value)  # only the short `message` is ever carried
+    expired = http.get(f"{store.base_url}/api/v1/stores", headers={"X-AC-Auth-Token": tokens.access_token})
+    assert expired.json() == {"status_code": 401, "message": "Unauthorized", "details": "Token expired"}
+    raw = http.get(f"{store.base_url}/api/v1/stores")
+    assert raw.status_code == 401
+    assert raw.json()["details"] == "Missing X-AC-Auth-Token" and "X-AC-Call-Limit" in raw.headers
+
+
+@pytest.mark.parametrize("fmt", ["seconds", "http-date"])
+def test_get_store_429_after_50_calls_in_10_seconds(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, fmt: str
+) -> None:
+    store.faults.retry_after_format = fmt  # type: ignore[assignment]
+    tokens = connect(client, store, http)
+    for used in range(1, 51):
+        assert client.get_store(store.base_url, tokens.access_token).call_limit == CallLimit(used, 50)
+    with pytest.raises(RateLimited) as info:
+        client.get_store(store.base_url, tokens.access_token)
+    retry = info.value.retry_after_seconds
+    assert retry is not None and 0 < retry <= 11
+    raw = http.get(f"{store.base_url}/api/v1/stores", headers={"X-AC-Auth-Token": tokens.access_token})
+    assert raw.status_code == 429
+    assert raw.headers["X-AC-Call-Limit"] == "50/50"
+    assert "Retry-After" in raw.headers
+
+
+def test_api_window_slides(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    store.configure(api_call_limit=2, api_window_seconds=0.5)
+    tokens = connect(client, store, http)
+    client.get_store(store.base_url, tokens.access_token)
+    client.get_store(store.base_url, tokens.access_token)
+    with pytest.raises(RateLimited):
+        client.get_store(store.base_url, tokens.access_token)
+    time.sleep(0.6)
+    assert client.get_store(store.base_url, tokens.access_token).call_limit == CallLimit(1, 2)
+
+
+# -- sandbox admin over HTTP ----------------------------------------------------------------------
+
+
+def test_admin_endpoints(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+    config = http.get(f"{store.base_url}/_sandbox/config").json()
+    assert config["auto_approve"] is True and config["echo_state"] is True
+
+    changed = http.post(f"{store.base_url}/_sandbox/config", json={"status_5xx": 502, "latency_ms": 5})
+    assert changed.status_code == 200 and changed.json()["status_5xx"] == 502
+    assert store.faults.status_5xx == 502
+
+    for bad in ({"no_such_switch": True}, {"expires_format": "epoch"}, {"status_5xx": 404}):
+        response = http.post(f"{store.base_url}/_sandbox/config", json=bad)
+        assert response.status_code == 400
+    assert store.faults.latency_ms == 5  # a rejected change changes nothing
+
+    assert http.post(f"{store.base_url}/_sandbox/reset").json()["status_5xx"] is None
+    assert store.calls == {}
+
+    added = http.post(f"{store.base_url}/_sandbox/apps", json={"client_id": "777", "client_secret": "s7"})
+    assert added.status_code == 200
+    assert http.post(f"{store.base_url}/_sandbox/apps", json={"client_id": "777"}).status_code == 400
+    http.post(f"{store.base_url}/_sandbox/config", json={"auto_approve": True})
+    response = http.get(build_authorize_url(store.base_url, "777", "system", "http://127.0.0.1/cb"))
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    tokens = client.exchange_code(
+        store.base_url,
+        client_id="777",
+        client_secret="s7",
+        auth_id=query["auth_id"][0],
+        code=query["code"][0],
+        scope="system",
+        redirect_uri="http://127.0.0.1/cb",
+    )
+    assert tokens.access_token
+    assert json.loads(http.get(f"{store.base_url}/_sandbox/config").content)["auto_approve"] is True
+
+
+def test_faults_assignment_is_validated(store: SandboxStore) -> None:
+    with pytest.raises(ValueError):
+        store.faults.expires_format = "epoch"  # type: ignore[assignment]
