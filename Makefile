@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev test lint typecheck openapi openapi-check unit integration e2e clean
+.PHONY: help venv dev test lint lint-template typecheck openapi openapi-check unit integration e2e clean
 
 help:
 	@echo "make dev    - run the local stack (API on http://127.0.0.1:$${PORT:-3000})"
@@ -26,6 +26,10 @@ dev: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# sam validate --lint and cfn-lint, offline, from their own tool environment (.tools/).
+lint-template:
+	bash scripts/lint-template.sh
 
 typecheck: venv
 	$(BIN)/mypy
@@ -47,7 +51,7 @@ integration: venv
 e2e: venv
 	$(BIN)/pytest tests/e2e
 
-test: lint typecheck openapi-check
+test: lint typecheck lint-template openapi-check
 	$(BIN)/pytest
 
 clean:

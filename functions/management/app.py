@@ -19,10 +19,12 @@ from cartconnect.errors import DomainError, InvalidField
 from cartconnect.http import problems
 from cartconnect.http.request_context import origin_of, tenant_of
 from cartconnect.http.schemas import (
+    AuthorizeLinkOut,
     ConnectionCreate,
     ConnectionOut,
     ConnectionPage,
     ConnectionPatch,
+    CreatedConnectionOut,
     IClientCreate,
     IClientOut,
     IClientPage,
@@ -33,7 +35,7 @@ from cartconnect.http.schemas import (
 )
 from cartconnect.observability import logger
 from cartconnect.scopes import SCOPES
-from cartconnect.usecases import connections, iclients
+from cartconnect.usecases import authorize_links, connections, iclients
 
 tracer = Tracer()
 metrics = Metrics()
@@ -153,8 +155,9 @@ def delete_iclient(iclient_id: IClientIdPath) -> Response[str]:
 # ---- connections ------------------------------------------------------------------------------
 
 
-@app.post("/v1/connections", tags=["connections"], responses=_responds(201, ConnectionOut, "Created"))
+@app.post("/v1/connections", tags=["connections"], responses=_responds(201, CreatedConnectionOut, "Created"))
 def create_connection(body: ConnectionCreate) -> Response[str]:
+    origin = origin_of(app.current_event)
     connection = connections.create(
         _tenant(),
         name=body.name,
@@ -162,9 +165,21 @@ def create_connection(body: ConnectionCreate) -> Response[str]:
         iclient_id=body.iclient_id,
         scopes=body.scopes,
         callback_url=body.callback_url,
-        origin=origin_of(app.current_event),
+        origin=origin,
     )
-    return _json(201, ConnectionOut.of(connection))
+    link = authorize_links.authorize_url(origin, authorize_links.mint_ticket(connection))
+    out = CreatedConnectionOut(**ConnectionOut.of(connection).model_dump(), authorize_url=link)
+    return _json(201, out)
+
+
+@app.post(
+    "/v1/connections/<connection_id>/authorize-link",
+    tags=["connections"],
+    responses=_responds(200, AuthorizeLinkOut, "A fresh authorize link"),
+)
+def new_authorize_link(connection_id: ConnectionIdPath) -> Response[str]:
+    link = authorize_links.issue_link(_tenant(), connection_id, origin=origin_of(app.current_event))
+    return _json(200, AuthorizeLinkOut(authorize_url=link, expires_in=authorize_links.LINK_LIFETIME_SECONDS))
 
 
 @app.get(

@@ -62,6 +62,8 @@ def _to_item(connection: Connection) -> table.Item:
         "token_version": connection.token_version,
         "consecutive_failures": connection.consecutive_failures,
         "revision": connection.revision,
+        "auth_generation": connection.auth_generation,
+        "link_generation": connection.link_generation,
         "created_at": to_iso(connection.created_at),
         "updated_at": to_iso(connection.updated_at),
     }
@@ -92,6 +94,8 @@ def from_item(item: table.Item) -> Connection:
         last_refreshed_at=_optional_time(item, "last_refreshed_at"),
         consecutive_failures=int(item.get("consecutive_failures", 0)),
         revision=int(item.get("revision", 0)),
+        auth_generation=int(item.get("auth_generation", 0)),
+        link_generation=int(item.get("link_generation", 0)),
     )
 
 
@@ -261,7 +265,8 @@ def replace(current: Connection, updated: Connection, *, reset_authorization: bo
     if reset_authorization:
         # A new store, app, scope or callback voids the grant; bumping the token version fences
         # any refresh still in flight for the old grant.
-        update += ", token_version = token_version + :one REMOVE " + ", ".join(TOKEN_ATTRIBUTES)
+        update += ", token_version = token_version + :one, auth_generation = auth_generation + :one"
+        update += " REMOVE " + ", ".join(TOKEN_ATTRIBUTES)
     items.append(
         {
             "Update": {
@@ -306,3 +311,108 @@ def delete(current: Connection) -> None:
         iclient_repository.usage_change(current.tenant, current.iclient_id, -1),
     ]
     _transact(items, lambda codes: Conflict("the connection changed while this request ran; retry"))
+
+
+def _updated(response: Any) -> Connection:
+    return from_item(table.unmarshal(response["Attributes"]))
+
+
+def next_link_generation(tenant: str, connection_id: str) -> Connection:
+    """Start a new authorize link: earlier links' tickets no longer match and will not open."""
+    try:
+        response = table.client().update_item(
+            TableName=table.table_name(),
+            Key=item_key(tenant, connection_id),
+            UpdateExpression="ADD link_generation :one",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if table.is_conditional_failure(error):
+            raise not_found(connection_id) from None
+        raise
+    return _updated(response)
+
+
+def store_authorization(
+    connection: Connection,
+    *,
+    auth_generation: int,
+    sealed_tokens: bytes,
+    expires_at: str | None,
+    refresh_due_at: str | None,
+    due_keys: dict[str, str] | None,
+    now: str,
+) -> Connection | None:
+    """Activate with new tokens, unless the authorization was voided or the connection deleted since.
+
+    Bumping token_version fences any refresh in flight for the previous tokens.
+    """
+    values: dict[str, Any] = {
+        ":active": ConnectionStatus.ACTIVE.value,
+        ":status_pk": status_pk(connection.tenant, ConnectionStatus.ACTIVE),
+        ":sealed": sealed_tokens,
+        ":now": now,
+        ":zero": 0,
+        ":one": 1,
+        ":gen": auth_generation,
+    }
+    assignments = [
+        "#status = :active",
+        "status_pk = :status_pk",
+        "sealed_tokens = :sealed",
+        "updated_at = :now",
+        "authorized_at = :now",
+        "last_refreshed_at = :now",
+        "consecutive_failures = :zero",
+        "token_version = token_version + :one",
+    ]
+    removals = ["last_error", "failing_since"]
+    for name, value in (("expires_at", expires_at), ("refresh_due_at", refresh_due_at)):
+        if value is None:
+            removals.append(name)
+        else:
+            assignments.append(f"{name} = :{name}")
+            values[f":{name}"] = value
+    if due_keys is None:
+        removals += ["due_pk", "due_sk"]
+    else:
+        assignments += ["due_pk = :due_pk", "due_sk = :due_sk"]
+        values.update({":due_pk": due_keys["due_pk"], ":due_sk": due_keys["due_sk"]})
+    try:
+        response = table.client().update_item(
+            TableName=table.table_name(),
+            Key=item_key(connection.tenant, connection.id),
+            UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+            ConditionExpression="attribute_exists(pk) AND auth_generation = :gen",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=table.marshal(values),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if table.is_conditional_failure(error):
+            return None
+        raise
+    return _updated(response)
+
+
+def record_error(connection: Connection, *, auth_generation: int, code: str, message: str, now: str) -> None:
+    """Note a failed authorization on the connection; skipped if the attempt was voided meanwhile."""
+    try:
+        table.client().update_item(
+            TableName=table.table_name(),
+            Key=item_key(connection.tenant, connection.id),
+            UpdateExpression="SET last_error = :error, updated_at = :now",
+            ConditionExpression="attribute_exists(pk) AND auth_generation = :gen",
+            ExpressionAttributeValues=table.marshal(
+                {
+                    ":error": {"code": code, "message": message, "at": now},
+                    ":now": now,
+                    ":gen": auth_generation,
+                }
+            ),
+        )
+    except ClientError as error:
+        if not table.is_conditional_failure(error):
+            raise

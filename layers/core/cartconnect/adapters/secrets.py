@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from functools import cache
+from typing import Any
 
 from cartconnect import aws
 from cartconnect.settings import get_settings
@@ -43,3 +45,20 @@ def delete(secret_ref: str, *, force: bool = False) -> None:
         aws.secretsmanager().delete_secret(SecretId=secret_ref, ForceDeleteWithoutRecovery=True)
     else:
         aws.secretsmanager().delete_secret(SecretId=secret_ref, RecoveryWindowInDays=RECOVERY_WINDOW_DAYS)
+
+
+# A rotated secret (PATCH /v1/iclients/{id}) is picked up by warm functions within this many seconds.
+SECRET_CACHE_SECONDS = 300
+
+
+@cache
+def _provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=aws.secretsmanager())
+
+
+def read(secret_ref: str) -> str:
+    """The iClient's client secret, cached per process for a few minutes."""
+    value = _provider().get(secret_ref, transform="json", max_age=SECRET_CACHE_SECONDS)
+    return str(value["client_secret"])

@@ -43,3 +43,8 @@ class Connection:
     consecutive_failures: int = 0
     # Bumped by every management write; PATCH and DELETE are conditioned on it.
     revision: int = 0
+    # Bumped when the authorization is voided (new store, app, scope or callback): a callback
+    # started before then must not activate the connection.
+    auth_generation: int = 0
+    # Bumped by every new authorize link: only the newest link's ticket opens.
+    link_generation: int = 0

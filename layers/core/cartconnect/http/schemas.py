@@ -166,6 +166,17 @@ class ConnectionOut(BaseModel):
         )
 
 
+class CreatedConnectionOut(ConnectionOut):
+    authorize_url: str = Field(
+        description="One-time link (valid 10 minutes) for a store admin to authorize this connection"
+    )
+
+
+class AuthorizeLinkOut(BaseModel):
+    authorize_url: str = Field(description="One-time link (valid 10 minutes); earlier links stop working")
+    expires_in: int = Field(description="Seconds the link stays valid")
+
+
 class ConnectionPage(BaseModel):
     items: list[ConnectionOut]
     next_cursor: str | None

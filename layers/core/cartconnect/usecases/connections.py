@@ -70,6 +70,7 @@ def create(
         status=ConnectionStatus.PENDING_AUTHORIZATION,
         created_at=now,
         updated_at=now,
+        link_generation=1,
     )
     connection_repository.insert(connection)
     logger.info("connection created", extra={"connection_id": connection.id, "iclient_id": iclient_id})

@@ -1,0 +1,46 @@
+"""GET /oauth2/callback: the store returns the admin's browser here with auth_id and code, or an error."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cartconnect.http import pages
+from cartconnect.observability import logger
+from cartconnect.usecases.authorization import FlowRefused, complete
+
+
+def _cookies(event: dict[str, Any]) -> dict[str, str]:
+    jar: dict[str, str] = {}
+    for cookie in event.get("cookies") or []:
+        name, _, value = cookie.strip().partition("=")
+        jar.setdefault(name, value)
+    return jar
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # parse_qs keeps repeats, so a state given twice with two values is caught, not silently picked.
+    try:
+        query = parse_qs(event.get("rawQueryString") or "", keep_blank_values=True, max_num_fields=50)
+    except ValueError:
+        return pages.response(
+            400, "This authorization answer is not valid", "It has too many parameters.", ok=False
+        )
+    try:
+        outcome = complete(query, _cookies(event))
+    except FlowRefused as refused:
+        return pages.response(refused.status, refused.title, refused.message, ok=False)
+    except Exception:
+        logger.exception("callback failed")
+        return pages.response(
+            500, "Something went wrong", "The connection was not authorized. Ask for a new link.", ok=False
+        )
+    return pages.response(
+        200,
+        "Connection authorized",
+        f"{outcome.connection.name} is connected to {outcome.connection.subdomain}. You can close this window.",
+        ok=True,
+    )

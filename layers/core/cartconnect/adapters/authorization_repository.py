@@ -1,0 +1,125 @@
+"""Authorization attempts: link tickets and OAuth states, keyed by their hashes, single-use.
+
+Consumption is a conditional delete, so one ticket or state can be spent once however many
+requests race for it. Expiry is checked in code: DynamoDB's TTL only tidies up, late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cartconnect.adapters import table
+from cartconnect.credentials import digest
+
+TTL_GRACE_SECONDS = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    tenant: str
+    connection_id: str
+    link_generation: int
+    expires_at: int  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    tenant: str
+    connection_id: str
+    subdomain: str
+    client_id: str
+    iclient_id: str
+    scope: str  # the exact scope string sent
+    redirect_uri: str  # the exact redirect URI sent
+    auth_generation: int
+    binding_key: str  # hex key of the browser-binding cookie's HMAC
+    expires_at: int
+
+    def __repr__(self) -> str:
+        return f"State(connection_id={self.connection_id!r}, <redacted>)"
+
+
+def _ticket_key(ticket: str) -> dict[str, Any]:
+    return table.key(f"TICKET#{digest(ticket)}", "TICKET")
+
+
+def _state_key(state: str) -> dict[str, Any]:
+    return table.key(f"STATE#{digest(state)}", "STATE")
+
+
+def put_ticket(ticket: str, value: Ticket) -> None:
+    item = {**_plain_key(_ticket_key(ticket)), "type": "ticket", **_fields(value)}
+    item["ttl"] = value.expires_at + TTL_GRACE_SECONDS
+    table.client().put_item(
+        TableName=table.table_name(), Item=table.marshal(item), ConditionExpression="attribute_not_exists(pk)"
+    )
+
+
+def put_state(state: str, value: State) -> None:
+    item = {**_plain_key(_state_key(state)), "type": "state", **_fields(value)}
+    item["ttl"] = value.expires_at + TTL_GRACE_SECONDS
+    table.client().put_item(
+        TableName=table.table_name(), Item=table.marshal(item), ConditionExpression="attribute_not_exists(pk)"
+    )
+
+
+def consume_ticket(ticket: str) -> Ticket | None:
+    raw = _delete(_ticket_key(ticket))
+    if raw is None:
+        return None
+    return Ticket(raw["tenant"], raw["connection_id"], int(raw["link_generation"]), int(raw["expires_at"]))
+
+
+def read_state(state: str) -> State | None:
+    response = table.client().get_item(
+        TableName=table.table_name(), Key=_state_key(state), ConsistentRead=True
+    )
+    raw = response.get("Item")
+    return _state(table.unmarshal(raw)) if raw else None
+
+
+def consume_state(state: str) -> State | None:
+    """Spend the state; None when another request spent it first (or it never existed)."""
+    raw = _delete(_state_key(state))
+    return _state(raw) if raw is not None else None
+
+
+def _state(raw: table.Item) -> State:
+    return State(
+        tenant=raw["tenant"],
+        connection_id=raw["connection_id"],
+        subdomain=raw["subdomain"],
+        client_id=raw["client_id"],
+        iclient_id=raw["iclient_id"],
+        scope=raw["scope"],
+        redirect_uri=raw["redirect_uri"],
+        auth_generation=int(raw["auth_generation"]),
+        binding_key=raw["binding_key"],
+        expires_at=int(raw["expires_at"]),
+    )
+
+
+def _delete(key: dict[str, Any]) -> table.Item | None:
+    try:
+        response = table.client().delete_item(
+            TableName=table.table_name(),
+            Key=key,
+            ConditionExpression="attribute_exists(pk)",
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as error:
+        if table.is_conditional_failure(error):
+            return None
+        raise
+    return table.unmarshal(response["Attributes"])
+
+
+def _plain_key(key: dict[str, Any]) -> dict[str, str]:
+    return {"pk": key["pk"]["S"], "sk": key["sk"]["S"]}
+
+
+def _fields(value: Ticket | State) -> dict[str, Any]:
+    return asdict(value)

@@ -1,0 +1,36 @@
+"""When a token is refreshed, and how due connections are spread over the sparse, sharded GSI."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from cartconnect.clock import to_iso
+
+DUE_INDEX = "due_for_refresh"
+# 32 partitions: a scheduler tick queries each in parallel, and no partition holds more than
+# ~1/32 of the due connections (see docs/scaling.md).
+DUE_SHARDS = 32
+DEFAULT_LEAD = timedelta(minutes=15)
+
+
+def refresh_due_at(
+    *, issued_at: datetime, expires_at: datetime | None, lead: timedelta = DEFAULT_LEAD
+) -> datetime | None:
+    """Expiry minus the lead time, but never earlier than halfway through a short token's life."""
+    if expires_at is None:
+        return None
+    lifetime = expires_at - issued_at
+    return expires_at - min(lead, max(lifetime, timedelta(0)) / 2)
+
+
+def shard_of(connection_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(connection_id.encode()).digest()[:4], "big") % DUE_SHARDS
+
+
+def due_partition(shard: int) -> str:
+    return f"DUE#{shard:02d}"
+
+
+def due_keys(connection_id: str, due_at: datetime) -> dict[str, str]:
+    return {"due_pk": due_partition(shard_of(connection_id)), "due_sk": f"{to_iso(due_at)}#{connection_id}"}

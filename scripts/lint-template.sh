@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Lint template.yaml (and samconfig.toml's environments) offline, without AWS credentials.
+#
+#   scripts/lint-template.sh [TEMPLATE]
+#
+# Runs, from .tools (scripts/tools-env.sh installs it):
+#   1. sam validate              the SAM translator (also for --config-env prod: samconfig.toml parses)
+#   2. sam validate --lint       cfn-lint as SAM runs it
+#   3. cfn-lint --include-checks I   every error, warning and informational rule
+#   4. the same cfn-lint on the SAM-translated template (plain CloudFormation): on a template with the
+#      Serverless transform cfn-lint skips some rules, e.g. W3037 (IAM actions exist) and W2001 (unused
+#      parameters); on the translated one it applies them. Findings there name the translated file, but
+#      the logical ids are the template's (plus SAM's generated ones: <Function>Role, HttpApi stage, ...).
+# and fails on any finding. Deliberate exceptions are suppressed on the resource in the template
+# (Metadata: cfn-lint: config: ignore_checks) and listed in docs/decisions/0003-template-lint-exceptions.md.
+#
+# Nothing here needs or reaches AWS: the region and credentials are dummies, the shared AWS config is
+# hidden, instance metadata is off, SAM's telemetry and version check are off, HTTP(S) proxies point at a
+# closed local port, and where the kernel allows it the tools run in a network namespace of their own
+# with no network at all. (sam validate without --lint would call IAM only to resolve a managed policy
+# *name* that is not in SAM's bundled list; the template names none, and offline it would fail loudly.)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+template="${1:-$root/template.yaml}"
+"$root/scripts/tools-env.sh"
+bin="$root/.tools/bin"
+
+export SAM_CLI_TELEMETRY=0
+export __SAM_CLI_APP_DIR="$root/.tools/sam-home"
+export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=AKIAOFFLINELINT00000 AWS_SECRET_ACCESS_KEY=offline-lint-not-a-secret
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_CONTAINER_CREDENTIALS_FULL_URI \
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
+    http_proxy=http://127.0.0.1:9 NO_PROXY='' no_proxy=''
+
+# No network at all where possible: a new network namespace (root), or one inside a user namespace.
+offline=()
+if command -v unshare >/dev/null 2>&1; then
+    if unshare --net true 2>/dev/null; then
+        offline=(unshare --net)
+    elif unshare --net --map-root-user true 2>/dev/null; then
+        offline=(unshare --net --map-root-user)
+    fi
+fi
+
+failed=0
+run() {
+    echo "+ $*"
+    if ! ${offline[@]+"${offline[@]}"} "$@"; then
+        failed=1
+    fi
+}
+
+cd "$root"
+run "$bin/sam" validate --template-file "$template" --region us-east-1
+run "$bin/sam" validate --template-file "$template" --config-env prod
+run "$bin/sam" validate --lint --template-file "$template" --region us-east-1
+run "$bin/cfn-lint" --include-checks I --regions us-east-1 -- "$template"
+
+# 4. Translate offline with SAM's own translator (local CodeUri/ContentUri become placeholder S3 URIs, as
+# `sam validate` does), then lint the plain CloudFormation result.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+translated="$work/translated-template.json"
+echo "+ sam translate (offline) > $translated"
+if ${offline[@]+"${offline[@]}"} "$bin/python" - "$template" >"$translated" <<'PY'; then
+import json
+import sys
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+
+class NoManagedPolicyLookup:
+    """SAM asks IAM only for a managed policy name missing from its bundled list: refuse, offline."""
+
+    def load(self):
+        raise SystemExit("lint-template: a managed policy name SAM does not know; use its ARN instead")
+
+
+with open(sys.argv[1], encoding="utf-8") as handle:
+    template = yaml_parse(handle.read())
+for resource in (template.get("Resources") or {}).values():
+    properties = resource.get("Properties") or {}
+    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+        if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
+            properties[key] = "s3://offline-lint/" + properties[key]
+json.dump(transform(template, {}, NoManagedPolicyLookup()), sys.stdout, indent=1)
+PY
+    run "$bin/cfn-lint" --include-checks I --regions us-east-1 -- "$translated"
+else
+    failed=1
+fi
+
+if [[ $failed -ne 0 ]]; then
+    echo "lint-template: FAILED (see the findings above)" >&2
+    exit 1
+fi
+echo "lint-template: ok (no errors, warnings or informational findings)"

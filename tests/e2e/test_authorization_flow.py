@@ -1,0 +1,295 @@
+"""The authorization flow end to end over HTTP: gateway, authorize and callback functions, sandbox store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import pytest
+from flow import APP_ID, APP_SECRET, Browser, api, authorize, consent, new_connection, to_store
+
+
+def _get(stack, tenant, connection_id) -> dict:
+    return api(stack, tenant).get(f"/v1/connections/{connection_id}").json()
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def _replace_query(url: str, **changes: str | None) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, values in parse_qs(parts.query).items() for v in values if k not in changes]
+    query += [(k, v) for k, v in changes.items() if v is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def test_success_activates_with_exactly_the_documented_exchange(
+    local_stack, sandbox, tenant, captured_events
+):
+    connection = new_connection(local_stack, sandbox, tenant)
+    assert connection["status"] == "pending_authorization"
+    browser = Browser()
+    redirect = to_store(browser, connection["authorize_url"])
+    store_url = redirect.headers["location"]
+    assert store_url.startswith(f"{sandbox.base_url}/api/oauth?")
+    sent = _query(store_url)
+    assert sent["client_id"] == [APP_ID] and sent["scope"] == ["read_orders,system"]
+    redirect_uri = sent["redirect_uri"][0]
+    assert redirect_uri.startswith(f"{local_stack.api_url}/oauth2/callback?cc_state=")
+    assert _query(redirect_uri)["cc_state"] == sent["state"]
+    cookie = redirect.headers["set-cookie"]
+    for attribute in ("__Host-cc_auth_", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
+        assert attribute in cookie
+
+    page = browser.get(consent(browser, sandbox, store_url))
+    assert page.status_code == 200, page.text
+    assert "Connection authorized" in page.text
+    for header, value in (("cache-control", "no-store"), ("referrer-policy", "no-referrer")):
+        assert page.headers[header] == value
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "<script" not in page.text and "http" not in page.text
+
+    exchange = sandbox.last_request("/api/oauth/access_token")
+    body = exchange.json()
+    assert set(body) == {"client_id", "auth_id", "signature"}
+    record = sandbox.auth_record(body["auth_id"])
+    expected = hashlib.sha256(
+        (APP_SECRET + record.code + APP_ID + "read_orders,system" + redirect_uri.lower()).encode()
+    ).hexdigest()
+    assert body["signature"] == expected
+
+    stored = _get(local_stack, tenant, connection["id"])
+    assert stored["status"] == "active"
+    assert stored["token_version"] == 1
+    assert stored["expires_at"] and stored["next_refresh_at"] < stored["expires_at"]
+    assert stored["last_error"] is None
+    assert "token" not in json.dumps({k: v for k, v in stored.items() if k != "token_version"})
+    events = captured_events()
+    assert [(e["detail-type"], e["detail"]["connection_id"]) for e in events] == [
+        ("connection.authorized", connection["id"])
+    ]
+
+
+def test_store_lowercasing_the_redirect_uri_still_completes(local_stack, sandbox, tenant):
+    sandbox.configure(lowercase_redirect_uri=True)
+    connection = new_connection(local_stack, sandbox, tenant)
+    assert authorize(local_stack, sandbox, connection).status_code == 200
+    assert _get(local_stack, tenant, connection["id"])["status"] == "active"
+
+
+def test_store_not_echoing_state_still_completes(local_stack, sandbox, tenant):
+    sandbox.configure(echo_state=False)
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
+    assert "state" not in _query(callback_url)
+    assert browser.get(callback_url).status_code == 200
+    assert _get(local_stack, tenant, connection["id"])["status"] == "active"
+
+
+def test_deny_records_the_failure_and_stays_pending(local_stack, sandbox, tenant, captured_events):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    consent_page = browser.get(to_store(browser, connection["authorize_url"]).headers["location"])
+    assert consent_page.status_code == 200 and "Deny" in consent_page.text
+    request_id = re.search(r'name="request_id" value="([^"]+)"', consent_page.text).group(1)
+    denied = browser.http.post(
+        f"{sandbox.base_url}/api/oauth/decision", data={"request_id": request_id, "decision": "deny"}
+    )
+    assert denied.status_code in (302, 303), denied.text
+    assert "error" in _query(denied.headers["location"])
+    page = browser.get(denied.headers["location"])
+    assert page.status_code == 400
+    assert "did not authorize" in page.text
+    stored = _get(local_stack, tenant, connection["id"])
+    assert stored["status"] == "pending_authorization"
+    assert stored["last_error"]["code"] == "authorization_denied"
+    assert [e["detail-type"] for e in captured_events()] == ["connection.authorization_failed"]
+    assert sandbox.calls["access_token"] == 0
+
+
+def test_error_description_markup_is_escaped(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    store_url = to_store(browser, connection["authorize_url"]).headers["location"]
+    state = _query(store_url)["state"][0]
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    page = browser.get(
+        f"{local_stack.api_url}/oauth2/callback?"
+        + urlencode({"cc_state": state, "error": "access_denied", "error_description": hostile})
+    )
+    assert page.status_code == 400
+    assert "<script>" not in page.text and "<img" not in page.text
+    assert "&lt;script&gt;" in page.text
+    # Stored as text for API clients, which escape it themselves; the page never renders it raw.
+    assert _get(local_stack, tenant, connection["id"])["last_error"]["code"] == "authorization_denied"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "no_state",
+        "unknown_state",
+        "tampered_state",
+        "no_cookie",
+        "other_cookie",
+        "conflicting_states",
+        "expired",
+    ],
+)
+def test_state_attacks_are_refused_before_any_store_call(local_stack, sandbox, tenant, attack, monkeypatch):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
+    state = _query(callback_url)["state"][0]
+    if attack == "no_state":
+        callback_url = _replace_query(callback_url, state=None, cc_state=None)
+    elif attack == "unknown_state":
+        callback_url = _replace_query(callback_url, state="0" * 64, cc_state="0" * 64)
+    elif attack == "tampered_state":
+        flipped = ("1" if state[0] == "0" else "0") + state[1:]
+        callback_url = _replace_query(callback_url, state=flipped, cc_state=flipped)
+    elif attack == "no_cookie":
+        browser.cookies.clear()
+    elif attack == "other_cookie":
+        browser.cookies = {name: "f" * 64 for name in browser.cookies}
+    elif attack == "conflicting_states":
+        callback_url = _replace_query(callback_url, state="a" * 64)
+    elif attack == "expired":
+        from cartconnect.usecases import authorization
+
+        monkeypatch.setattr(authorization, "_now", lambda: 10**10)
+    before = sandbox.calls["access_token"]
+    page = browser.get(callback_url)
+    assert page.status_code in (400, 410), page.text
+    assert sandbox.calls["access_token"] == before
+    assert _get(local_stack, tenant, connection["id"])["status"] == "pending_authorization"
+
+
+def test_replays_lead_to_exactly_one_exchange(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
+    before = sandbox.calls["access_token"]
+    barrier = threading.Barrier(10)
+
+    def replay(_: int) -> int:
+        barrier.wait()
+        return browser.get(callback_url).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = Counter(pool.map(replay, range(10)))
+    assert statuses == {200: 1, 400: 9}
+    assert sandbox.calls["access_token"] == before + 1
+    # And serially, once more: refused without a store call.
+    assert browser.get(callback_url).status_code == 400
+    assert sandbox.calls["access_token"] == before + 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected_status", "error_code"),
+    [
+        ({"status_5xx": 500}, 502, "token_exchange_failed"),
+        ({"malformed_json": True}, 502, "token_exchange_failed"),
+        ({"html_body": True}, 502, "token_exchange_failed"),
+        ({"refuse_grants": True}, 400, "grant_refused"),
+        ({"rate_limit_token_endpoints": True}, 502, "token_exchange_failed"),
+        ({"redirect_token_endpoints": True}, 502, "token_exchange_failed"),
+    ],
+)
+def test_bad_token_responses_leave_nothing_half_written(
+    local_stack, sandbox, tenant, fault, expected_status, error_code
+):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
+    sandbox.configure(**fault)
+    page = browser.get(callback_url)
+    assert page.status_code == expected_status, page.text
+    assert "Traceback" not in page.text and APP_SECRET not in page.text
+    stored = _get(local_stack, tenant, connection["id"])
+    assert (stored["status"], stored["token_version"], stored["expires_at"]) == (
+        "pending_authorization",
+        0,
+        None,
+    )
+    assert stored["last_error"]["code"] == error_code
+
+
+@pytest.mark.parametrize("expires_format", ["z", "offset", "naive", "absent"])
+def test_every_documented_expiry_form(local_stack, sandbox, tenant, expires_format):
+    sandbox.configure(expires_format=expires_format)
+    connection = new_connection(local_stack, sandbox, tenant)
+    assert authorize(local_stack, sandbox, connection).status_code == 200
+    stored = _get(local_stack, tenant, connection["id"])
+    assert stored["status"] == "active"
+    if expires_format == "absent":
+        assert stored["expires_at"] is None and stored["next_refresh_at"] is None
+    else:
+        assert stored["expires_at"] is not None
+
+
+def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, sandbox, tenant, monkeypatch):
+    connection = new_connection(local_stack, sandbox, tenant)
+    link = connection["authorize_url"]
+    browser = Browser()
+    assert browser.get(link).status_code == 302
+    used = browser.get(link)
+    assert used.status_code == 410 and used.headers["content-type"].startswith("text/html")
+    assert browser.get(link.rsplit("/", 1)[0] + "/not-a-ticket").status_code == 400
+
+    client = api(local_stack, tenant)
+    first = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
+    second = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
+    assert Browser().get(first).status_code == 410  # voided by the newer link
+    assert Browser().get(second).status_code == 302
+    from cartconnect.usecases import authorization
+
+    third = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
+    monkeypatch.setattr(authorization, "_now", lambda: 10**10)
+    assert Browser().get(third).status_code == 410  # expired
+    other_tenant = api(local_stack, f"{tenant}-other")
+    assert other_tenant.post(f"/v1/connections/{connection['id']}/authorize-link").status_code == 404
+
+
+def test_reauthorization_keeps_the_old_token_until_the_new_one_is_stored(
+    local_stack, sandbox, tenant, captured_events
+):
+    connection = new_connection(local_stack, sandbox, tenant)
+    assert authorize(local_stack, sandbox, connection).status_code == 200
+    client = api(local_stack, tenant)
+    link = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
+    browser = Browser()
+    callback_url = consent(browser, sandbox, to_store(browser, link).headers["location"])
+    midway = _get(local_stack, tenant, connection["id"])
+    assert (midway["status"], midway["token_version"]) == ("active", 1)
+    assert browser.get(callback_url).status_code == 200
+    after = _get(local_stack, tenant, connection["id"])
+    assert (after["status"], after["token_version"]) == ("active", 2)
+
+
+def test_patch_during_authorization_voids_the_attempt(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
+    client = api(local_stack, tenant)
+    assert client.patch(f"/v1/connections/{connection['id']}", json={"scopes": ["orders"]}).status_code == 200
+    page = browser.get(callback_url)
+    assert page.status_code == 409
+    assert _get(local_stack, tenant, connection["id"])["status"] == "pending_authorization"

@@ -1,0 +1,239 @@
+"""The management API against the local stack's moto server: secrets, conditional writes, races."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import httpx2
+import pytest
+
+SECRET = "app-secret-Zq8#value"
+
+
+@pytest.fixture
+def client(local_stack, unique_tenant) -> httpx2.Client:
+    return local_stack.client(unique_tenant)
+
+
+def _iclient(client: httpx2.Client, secret: str = SECRET) -> dict:
+    response = client.post(
+        "/v1/iclients", json={"name": "Store app", "client_id": "4242", "client_secret": secret}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _connection(client: httpx2.Client, iclient_id: str, name: str = "Main store", **extra) -> httpx2.Response:
+    body = {
+        "name": name,
+        "subdomain": "mystore.cart.com",
+        "iclient_id": iclient_id,
+        "scopes": ["read_orders"],
+    }
+    return client.post("/v1/connections", json={**body, **extra})
+
+
+def _table_items(local_stack, tenant: str) -> list[dict]:
+    ddb = boto3.client("dynamodb", endpoint_url=local_stack.aws_endpoint)
+    response = ddb.query(
+        TableName=local_stack.env["TABLE_NAME"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"T#{tenant}"}},
+    )
+    return response["Items"]
+
+
+def test_secret_lives_in_secrets_manager_only_and_is_masked(local_stack, client, unique_tenant):
+    created = _iclient(client)
+    assert created["client_secret"] == "********"
+    assert SECRET not in json.dumps(client.get(f"/v1/iclients/{created['id']}").json())
+
+    secretsmanager = boto3.client("secretsmanager", endpoint_url=local_stack.aws_endpoint)
+    name = f"{local_stack.env['SECRET_PREFIX']}{created['id']}"
+    assert json.loads(secretsmanager.get_secret_value(SecretId=name)["SecretString"]) == {
+        "client_secret": SECRET
+    }
+    described = secretsmanager.describe_secret(SecretId=name)
+    assert described["KmsKeyId"] == local_stack.env["KMS_KEY_ID"]
+    assert {"Key": "cartconnect:tenant", "Value": unique_tenant} in described["Tags"]
+    assert {"Key": "cartconnect:iclient", "Value": created["id"]} in described["Tags"]
+    assert SECRET not in json.dumps(_table_items(local_stack, unique_tenant))
+
+    patched = client.patch(f"/v1/iclients/{created['id']}", json={"client_secret": "rotated-secret"})
+    assert patched.status_code == 200 and patched.json()["client_secret"] == "********"
+    assert json.loads(secretsmanager.get_secret_value(SecretId=name)["SecretString"]) == {
+        "client_secret": "rotated-secret"
+    }
+
+    assert client.delete(f"/v1/iclients/{created['id']}").status_code == 204
+    # Scheduled for deletion with a recovery window, not forced.
+    assert "DeletedDate" in secretsmanager.describe_secret(SecretId=name)
+    assert client.get(f"/v1/iclients/{created['id']}").status_code == 404
+
+
+def test_failed_iclient_write_leaves_no_secret_behind(local_stack, client, monkeypatch):
+    from cartconnect.adapters import iclient_repository
+
+    def refuse(_iclient):
+        raise RuntimeError("table unavailable")
+
+    monkeypatch.setattr(iclient_repository, "insert", refuse)
+    before = _secret_names(local_stack)
+    response = client.post("/v1/iclients", json={"name": "x", "client_id": "1", "client_secret": "s"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "table unavailable" not in response.text
+    assert _secret_names(local_stack) == before
+
+
+def _secret_names(local_stack) -> set[str]:
+    secretsmanager = boto3.client("secretsmanager", endpoint_url=local_stack.aws_endpoint)
+    pages = secretsmanager.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True)
+    return {secret["Name"] for page in pages for secret in page["SecretList"]}
+
+
+def test_twenty_concurrent_creates_of_one_name_yield_one_connection(local_stack, client, unique_tenant):
+    iclient = _iclient(client)
+    start = threading.Barrier(20)
+
+    def create(index: int) -> int:
+        start.wait()
+        # Same name in different cases: uniqueness ignores case.
+        name = "Race Store" if index % 2 else "race store"
+        return _connection(local_stack.client(unique_tenant), iclient["id"], name=name).status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = Counter(pool.map(create, range(20)))
+    assert statuses == {201: 1, 409: 19}
+    assert client.get(f"/v1/iclients/{iclient['id']}").json()["connection_count"] == 1
+    names = [
+        item for item in _table_items(local_stack, unique_tenant) if item["sk"]["S"].startswith("CONNAME#")
+    ]
+    assert len(names) == 1
+
+
+def test_iclient_in_use_cannot_be_deleted_even_under_a_race(local_stack, unique_tenant):
+    client = local_stack.client(unique_tenant)
+    for round_ in range(8):
+        iclient = _iclient(client)
+        barrier = threading.Barrier(2)
+
+        def create_connection(iclient_id=iclient["id"], round_=round_, barrier=barrier) -> int:
+            barrier.wait()
+            return _connection(
+                local_stack.client(unique_tenant), iclient_id, name=f"race-{round_}"
+            ).status_code
+
+        def delete_iclient(iclient_id=iclient["id"], barrier=barrier) -> int:
+            barrier.wait()
+            return local_stack.client(unique_tenant).delete(f"/v1/iclients/{iclient_id}").status_code
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            created, deleted = pool.submit(create_connection), pool.submit(delete_iclient)
+            created_status, deleted_status = created.result(), deleted.result()
+        # Exactly one side wins; never a connection that points at a deleted iClient.
+        assert (created_status, deleted_status) in {(201, 409), (422, 204)}
+
+
+def test_delete_in_use_then_free(client):
+    iclient = _iclient(client)
+    connection = _connection(client, iclient["id"]).json()
+    conflict = client.delete(f"/v1/iclients/{iclient['id']}")
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == "application/problem+json"
+    assert client.delete(f"/v1/connections/{connection['id']}").status_code == 204
+    assert client.get(f"/v1/connections/{connection['id']}").status_code == 404
+    assert client.delete(f"/v1/iclients/{iclient['id']}").status_code == 204
+
+
+def test_rename_clash_changes_nothing_and_rename_frees_the_old_name(client):
+    iclient = _iclient(client)
+    first = _connection(client, iclient["id"], name="First").json()
+    second = _connection(client, iclient["id"], name="Second").json()
+    clash = client.patch(f"/v1/connections/{second['id']}", json={"name": "FIRST"})
+    assert clash.status_code == 409
+    assert clash.json()["errors"][0]["field"] == "name"
+    assert client.get(f"/v1/connections/{second['id']}").json()["name"] == "Second"
+
+    renamed = client.patch(f"/v1/connections/{first['id']}", json={"name": "  Renamed  "})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Renamed"
+    assert _connection(client, iclient["id"], name="first").status_code == 201
+
+
+def test_changing_authorization_fields_returns_to_pending(client):
+    iclient = _iclient(client)
+    other = _iclient(client)
+    connection = _connection(client, iclient["id"]).json()
+    assert connection["status"] == "pending_authorization"
+    moved = client.patch(
+        f"/v1/connections/{connection['id']}",
+        json={
+            "subdomain": "https://Other.Cart.com/",
+            "iclient_id": other["id"],
+            "scopes": ["orders", "orders"],
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert (body["subdomain"], body["iclient_id"], body["scopes"]) == (
+        "other.cart.com",
+        other["id"],
+        ["orders"],
+    )
+    assert body["status"] == "pending_authorization"
+    assert body["token_version"] == connection["token_version"] + 1
+    assert client.get(f"/v1/iclients/{iclient['id']}").json()["connection_count"] == 0
+    assert client.get(f"/v1/iclients/{other['id']}").json()["connection_count"] == 1
+    # A PATCH that changes only the name keeps the authorization as it is.
+    renamed = client.patch(f"/v1/connections/{connection['id']}", json={"name": "New name"}).json()
+    assert renamed["token_version"] == body["token_version"]
+
+
+def test_invalid_patch_writes_nothing(client):
+    iclient = _iclient(client)
+    connection = _connection(client, iclient["id"]).json()
+    del connection["authorize_url"]
+    for body, field in (
+        ({"subdomain": "10.0.0.1"}, "subdomain"),
+        ({"scopes": ["orders", "bogus"]}, "scopes"),
+        ({"iclient_id": "icl_doesnotexist"}, "iclient_id"),
+        ({"name": None}, "name"),
+        ({"callback_url": "http://evil.example/cb"}, "callback_url"),
+    ):
+        response = client.patch(f"/v1/connections/{connection['id']}", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["errors"][0]["field"] == field
+    assert client.get(f"/v1/connections/{connection['id']}").json() == connection
+
+
+def test_pagination_and_status_filter(local_stack, client, unique_tenant):
+    iclient = _iclient(client)
+    created = [_connection(client, iclient["id"], name=f"store {index}").json()["id"] for index in range(5)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/connections", params=params).json()
+        seen += [item["id"] for item in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == created  # creation order
+    assert pages == 3
+    pending = client.get("/v1/connections", params={"status": "pending_authorization", "limit": 100}).json()
+    assert [item["id"] for item in pending["items"]] == created
+    assert client.get("/v1/connections", params={"status": "active"}).json()["items"] == []
+    bad_status = client.get("/v1/connections", params={"status": "sleeping"})
+    assert bad_status.status_code == 422 and bad_status.json()["errors"][0]["field"] == "query.status"
+
+    # A cursor is bound to its tenant: another tenant cannot page through this one.
+    first_page = client.get("/v1/connections", params={"limit": 2}).json()
+    foreign = local_stack.client(f"{unique_tenant}-other").get(
+        "/v1/connections", params={"cursor": first_page["next_cursor"]}
+    )
+    assert foreign.status_code == 422
+    assert foreign.json()["errors"][0]["field"] == "cursor"
