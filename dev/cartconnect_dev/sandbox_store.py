@@ -260,6 +260,12 @@ class SandboxStore:
             record = self._auths.get(auth_id)
             return replace(record) if record is not None else None
 
+    def issued_secrets(self) -> set[str]:
+        """Every auth_id, code, access token and refresh token this store has issued (for leak scans)."""
+        with self._lock:
+            found = set(self._auths) | {record.code for record in self._auths.values()}
+            return found | set(self._access) | set(self._refresh_index)
+
     def revoke_grant_of(self, token: str) -> bool:
         """Revoke the grant that issued this access or refresh token (as the admin console would)."""
         with self._lock:

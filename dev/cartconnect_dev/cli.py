@@ -1,0 +1,346 @@
+"""`cartconnect-dev`: run the local stack and talk to it.
+
+cartconnect-dev up                      # what `make dev` runs: the stack in the foreground
+cartconnect-dev token --tenant acme     # a bearer token the running stack accepts
+cartconnect-dev invoke ManagementFunction -e events/list-scopes.json
+cartconnect-dev openapi                 # the management API's OpenAPI document (deterministic)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import tomllib
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import quote
+
+from cartconnect_dev.jwt_issuer import AUDIENCE, LocalIssuer
+from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS
+from cartconnect_dev.stack import LocalStack, read_state
+from cartconnect_dev.template import ACCOUNT_ID, REGION, TemplateError, project_root
+
+TOKEN_HINT = ".venv/bin/cartconnect-dev token --tenant acme"
+NOT_RUNNING = (
+    "the local stack is not running: start it with `make dev` (or `.venv/bin/cartconnect-dev up`) "
+    "in another terminal"
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.command(args))
+    except TemplateError as exc:
+        print(f"cartconnect-dev: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cartconnect-dev", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run the local stack in the foreground (make dev)")
+    up.add_argument("--port", type=int, default=None, help="API port (default: $PORT or 3000)")
+    up.add_argument(
+        "--moto-port", type=int, default=None, help="moto's port (default: $MOTO_PORT or a free one)"
+    )
+    up.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter values, like sam deploy's",
+    )
+    up.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE", help="extra environment variables")
+    up.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    up.set_defaults(command=cmd_up)
+
+    token = commands.add_parser("token", help="print a bearer token the running stack accepts")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--audience", default=None, help=f"default: {AUDIENCE}")
+    token.add_argument("--expires-in", type=int, default=3600, metavar="SECONDS")
+    token.add_argument("--claim", nargs="*", default=[], metavar="NAME=VALUE", help="extra claims")
+    token.set_defaults(command=cmd_token)
+
+    invoke = commands.add_parser("invoke", help="invoke a function of the running stack with an event")
+    invoke.add_argument("function", help="logical id (ManagementFunction) or directory name (management)")
+    invoke.add_argument("-e", "--event", default=None, help="event JSON file ('-' for stdin; default: {})")
+    invoke.add_argument("--api-url", default=None, help="the stack's URL (default: from `up`'s state file)")
+    invoke.set_defaults(command=cmd_invoke)
+
+    openapi = commands.add_parser("openapi", help="print the management API's OpenAPI JSON")
+    openapi.set_defaults(command=cmd_openapi)
+    return parser
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"cartconnect-dev: {what} must be NAME=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# up
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = LocalStack(
+        port=args.port,
+        moto_port=args.moto_port,
+        parameter_overrides=_pairs(args.parameter_overrides, "--parameter-overrides"),
+        extra_env=_pairs(args.env, "--env"),
+        write_state=True,
+    )
+    try:
+        try:
+            stack.start()
+        except OSError as exc:
+            print(
+                f"cartconnect-dev: cannot start the local stack: {exc}. Is another `make dev` running? "
+                "Pick another port with PORT=3001 make dev.",
+                file=sys.stderr,
+            )
+            return 1
+        print(summary(stack, stack.preload()), flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("\nstopping the local stack...", file=sys.stderr, flush=True)
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped.", file=sys.stderr, flush=True)
+    return 0
+
+
+def _configure_logging(verbose: bool) -> None:
+    """The stack's own log (access log, handler errors) on stderr.
+
+    It has its own handler, not the root logger's: Powertools' Logger(service="cartconnect") puts a
+    filter on the root handlers that drops every record of a logger whose name contains
+    "cartconnect". Handlers' Powertools logs go to stdout as on Lambda.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    own = logging.getLogger("cartconnect_dev")
+    own.addHandler(handler)
+    own.setLevel(logging.DEBUG if verbose else logging.INFO)
+    own.propagate = False
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr)
+    # Powertools warns on every invocation that flushes no metrics; metrics are off locally.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def summary(stack: LocalStack, load_errors: dict[str, str]) -> str:
+    api = stack.api_url
+    lines = [
+        "cartconnect local stack is up (no Docker, no AWS)",
+        "",
+        f"  API          {api}",
+        f"  API docs     {api}/v1/docs",
+        f"  OpenAPI      {api}/v1/openapi.json",
+        f"  JWT issuer   {stack.issuer}  (audience {stack.audience}, tenant claim {stack.tenant_claim})",
+        f"  AWS (moto)   {stack.aws_endpoint}",
+    ]
+    for logical_id, physical in stack.resources.items():
+        lines.append(f"    {logical_id:<12} {physical.ref}")
+    lines += ["", "  Routes:"]
+    for route in stack.template.routes:
+        auth = "jwt" if route.authorizer else "public"
+        lines.append(f"    {route.route_key:<36} {auth:<6} -> {route.function_id}")
+    for logical_id, error in load_errors.items():
+        lines.append(f"  ! {logical_id} cannot be loaded yet: {error}")
+    lines += [
+        "",
+        "  Get a token:",
+        f"    {TOKEN_HINT}",
+        f'    curl -H "Authorization: Bearer $({TOKEN_HINT})" {api}/v1/scopes',
+        "  Invoke a function directly:",
+        "    .venv/bin/cartconnect-dev invoke ManagementFunction -e events/<file>.json",
+        "",
+        "  Ctrl-C stops the stack (all data lives in memory and is gone after).",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# token
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    state = read_state()
+    if state:
+        issuer = LocalIssuer(
+            state["issuer"],
+            key_path=Path(state["key_path"]) if state.get("key_path") else None,
+            audience=state.get("audience", AUDIENCE),
+            tenant_claim=state.get("tenant_claim"),
+        )
+    else:
+        issuer = LocalIssuer()  # http://127.0.0.1:$PORT/_local/issuer, the project's key
+    extra: dict[str, Any] = {}
+    for name, value in _pairs(args.claim, "--claim").items():
+        try:
+            extra[name] = json.loads(value)
+        except ValueError:
+            extra[name] = value
+    print(
+        issuer.issue_token(
+            args.tenant,
+            audience=args.audience or issuer.audience,
+            expires_in=args.expires_in,
+            extra_claims=extra,
+        )
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# invoke
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:  # noqa: PLR0911
+    import httpx2
+
+    api_url = args.api_url
+    if not api_url:
+        state = read_state()
+        if not state:
+            print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
+            return 1
+        api_url = state["api_url"]
+    try:
+        if args.event in (None, ""):
+            payload = b"{}"
+        elif args.event == "-":
+            payload = sys.stdin.buffer.read()
+        else:
+            payload = Path(args.event).read_bytes()
+        json.loads(payload or b"{}")
+    except OSError as exc:
+        print(f"cartconnect-dev: cannot read the event: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"cartconnect-dev: the event is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    url = f"{api_url.rstrip('/')}/2015-03-31/functions/{quote(args.function, safe='')}/invocations"
+    try:
+        response = httpx2.post(
+            url, content=payload, headers={"content-type": "application/json"}, timeout=120
+        )
+    except httpx2.TransportError as exc:
+        print(f"cartconnect-dev: {NOT_RUNNING} ({api_url}: {exc})", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        try:
+            message = response.json().get("Message", response.text)
+        except ValueError:
+            message = response.text
+        print(f"cartconnect-dev: {message}", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps(response.json(), indent=2))
+    except ValueError:
+        print(response.text)
+    if response.headers.get("x-amz-function-error"):
+        print(f"cartconnect-dev: {args.function} failed (see the stack's log)", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# openapi
+
+OPENAPI_ENV = {
+    "TABLE_NAME": "cartconnect-openapi",
+    "KMS_KEY_ID": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/00000000-0000-0000-0000-000000000000",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    **DUMMY_CREDENTIALS,
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_METRICS_DISABLED": "1",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+def project_version(root: Path) -> str:
+    try:
+        with (root / "pyproject.toml").open("rb") as handle:
+            return str(tomllib.load(handle)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        from importlib.metadata import version
+
+        return version("cartconnect")
+
+
+@contextlib.contextmanager
+def _patched_env(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
+
+
+def openapi_json(root: Path | None = None) -> str:
+    """The OpenAPI document of functions/management/app.py's `app` (a Powertools resolver),
+    with sorted keys, indent 2 and a trailing newline, so the output is deterministic."""
+    from cartconnect_dev.gateway import import_from_path
+    from cartconnect_dev.stack import drop_cached_settings
+
+    root = root or project_root()
+    path = root / "functions" / "management" / "app.py"
+    module_name = f"_cartconnect_openapi_{uuid.uuid4().hex}"
+    # Whatever the module logs at import goes to stderr, never into the document on stdout.
+    with _patched_env(OPENAPI_ENV), contextlib.redirect_stdout(sys.stderr):
+        try:
+            module = import_from_path(path, module_name)
+            schema = module.app.get_openapi_json_schema(title="cartconnect", version=project_version(root))
+        finally:
+            sys.modules.pop(module_name, None)
+            drop_cached_settings()
+    return json.dumps(json.loads(schema), sort_keys=True, indent=2) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from cartconnect_dev.gateway import HandlerLoadError
+
+    try:
+        document = openapi_json()
+    except HandlerLoadError as exc:
+        print(f"cartconnect-dev: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
