@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev test lint lint-template typecheck openapi openapi-check unit integration e2e clean
+.PHONY: help venv browser dev test lint lint-template typecheck openapi openapi-check unit integration e2e clean
 
 help:
 	@echo "make dev    - run the local stack (API on http://127.0.0.1:$${PORT:-3000})"
@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml layers/core/requirements.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 dev: venv
 	$(BIN)/cartconnect-dev up
@@ -51,7 +59,7 @@ integration: venv
 e2e: venv
 	$(BIN)/pytest tests/e2e
 
-test: lint typecheck lint-template openapi-check
+test: lint typecheck lint-template openapi-check browser
 	$(BIN)/pytest
 
 clean:

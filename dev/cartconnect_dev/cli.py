@@ -4,6 +4,7 @@ cartconnect-dev up                      # what `make dev` runs: the stack in the
 cartconnect-dev token --tenant acme     # a bearer token the running stack accepts
 cartconnect-dev invoke ManagementFunction -e events/list-scopes.json
 cartconnect-dev openapi                 # the management API's OpenAPI document (deterministic)
+cartconnect-dev demo                    # the whole authorization flow against the sandbox store
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
+from cartconnect_dev.demo import sandbox_state_path
 from cartconnect_dev.jwt_issuer import AUDIENCE, LocalIssuer
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS
+from cartconnect_dev.sandbox_store import SandboxStore
 from cartconnect_dev.stack import LocalStack, read_state
 from cartconnect_dev.template import ACCOUNT_ID, REGION, TemplateError, project_root
 
 TOKEN_HINT = ".venv/bin/cartconnect-dev token --tenant acme"
+SANDBOX_PORT = 8765
+# The sandbox store's one app, known to it from the start so a newcomer can create a matching iClient.
+SANDBOX_APP = {"client_id": "10001", "client_secret": "sandbox-app-secret"}
+INSECURE_HOSTS = "CARTCONNECT_INSECURE_STORE_HOSTS"
 NOT_RUNNING = (
     "the local stack is not running: start it with `make dev` (or `.venv/bin/cartconnect-dev up`) "
     "in another terminal"
@@ -65,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE", help="extra environment variables")
     up.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    up.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=int(os.environ.get("SANDBOX_PORT", str(SANDBOX_PORT))),
+        help=f"port of the sandbox AmeriCommerce store (default: $SANDBOX_PORT or {SANDBOX_PORT})",
+    )
+    up.add_argument("--no-sandbox", action="store_true", help="do not start the sandbox store")
     up.set_defaults(command=cmd_up)
 
     token = commands.add_parser("token", help="print a bearer token the running stack accepts")
@@ -79,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("-e", "--event", default=None, help="event JSON file ('-' for stdin; default: {})")
     invoke.add_argument("--api-url", default=None, help="the stack's URL (default: from `up`'s state file)")
     invoke.set_defaults(command=cmd_invoke)
+
+    demo = commands.add_parser(
+        "demo", help="run the authorization flow against the sandbox store, step by step"
+    )
+    demo.set_defaults(command=cmd_demo)
 
     openapi = commands.add_parser("openapi", help="print the management API's OpenAPI JSON")
     openapi.set_defaults(command=cmd_openapi)
@@ -107,16 +126,27 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    extra_env = _pairs(args.env, "--env")
+    sandbox = None if args.no_sandbox else SandboxStore(port=args.sandbox_port)
     stack = LocalStack(
         port=args.port,
         moto_port=args.moto_port,
         parameter_overrides=_pairs(args.parameter_overrides, "--parameter-overrides"),
-        extra_env=_pairs(args.env, "--env"),
+        extra_env=extra_env,
         write_state=True,
     )
     try:
         try:
+            if sandbox is not None:
+                sandbox.start()
+                sandbox.register_app(SANDBOX_APP["client_id"], SANDBOX_APP["client_secret"])
+                # Added to whatever the environment already allows.
+                allowed = [host for host in os.environ.get(INSECURE_HOSTS, "").split(",") if host.strip()]
+                extra_env[INSECURE_HOSTS] = ",".join([*allowed, sandbox.host])
+                stack.extra_env.update(extra_env)
             stack.start()
+            if sandbox is not None:
+                _write_sandbox_state(stack, sandbox)
         except OSError as exc:
             print(
                 f"cartconnect-dev: cannot start the local stack: {exc}. Is another `make dev` running? "
@@ -124,12 +154,15 @@ def cmd_up(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(summary(stack, stack.preload()), flush=True)
+        print(summary(stack, stack.preload(), sandbox), flush=True)
         while not stop.wait(0.5):
             pass
         print("\nstopping the local stack...", file=sys.stderr, flush=True)
     finally:
         stack.stop()
+        if sandbox is not None:
+            sandbox_state_path(stack.state_dir).unlink(missing_ok=True)
+            sandbox.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("stopped.", file=sys.stderr, flush=True)
@@ -154,7 +187,18 @@ def _configure_logging(verbose: bool) -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-def summary(stack: LocalStack, load_errors: dict[str, str]) -> str:
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cartconnect_dev import demo
+
+    return demo.run()
+
+
+def _write_sandbox_state(stack: LocalStack, sandbox: SandboxStore) -> None:
+    state = {"base_url": sandbox.base_url, "host": sandbox.host, **SANDBOX_APP}
+    sandbox_state_path(stack.state_dir).write_text(json.dumps(state))
+
+
+def summary(stack: LocalStack, load_errors: dict[str, str], sandbox: SandboxStore | None = None) -> str:
     api = stack.api_url
     lines = [
         "cartconnect local stack is up (no Docker, no AWS)",
@@ -173,6 +217,13 @@ def summary(stack: LocalStack, load_errors: dict[str, str]) -> str:
         lines.append(f"    {route.route_key:<36} {auth:<6} -> {route.function_id}")
     for logical_id, error in load_errors.items():
         lines.append(f"  ! {logical_id} cannot be loaded yet: {error}")
+    if sandbox is not None:
+        lines += [
+            "",
+            f"  Sandbox store {sandbox.base_url}  (store host to use as subdomain: {sandbox.host})",
+            f"    its app: client id {SANDBOX_APP['client_id']}, client secret {SANDBOX_APP['client_secret']}",
+            "    the whole flow, step by step: .venv/bin/cartconnect-dev demo",
+        ]
     lines += [
         "",
         "  Get a token:",

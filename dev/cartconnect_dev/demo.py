@@ -1,0 +1,169 @@
+"""`cartconnect-dev demo`: the whole authorization flow against the sandbox store, step by step.
+
+It talks to a running local stack over HTTP, exactly as a platform and a store admin's browser
+would, and prints each step. No secret is printed beyond a short prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from cartconnect_dev.jwt_issuer import LocalIssuer
+from cartconnect_dev.stack import read_state
+
+SANDBOX_STATE = "sandbox.json"
+
+
+def sandbox_state_path(state_dir: Path) -> Path:
+    return state_dir / SANDBOX_STATE
+
+
+def _prefix(secret: str) -> str:
+    return f"{secret[:6]}…"
+
+
+class DemoFailed(Exception):
+    pass
+
+
+class _Browser:
+    """Follows no redirect by itself and keeps the cookies a browser would keep on loopback."""
+
+    def __init__(self) -> None:
+        self.http = httpx2.Client(follow_redirects=False, timeout=30, trust_env=False)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
+        header = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        response = self.http.request(method, url, headers={"Cookie": header} if header else {}, **kwargs)
+        for raw in response.headers.get_list("set-cookie"):
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(raw)
+            self.cookies.update({name: morsel.value for name, morsel in jar.items()})
+        return response
+
+
+def _expect(response: httpx2.Response, status: int, step: str) -> httpx2.Response:
+    if response.status_code != status:
+        raise DemoFailed(f"{step}: expected HTTP {status}, got {response.status_code}: {response.text[:300]}")
+    return response
+
+
+def run(out: Any = sys.stdout) -> int:
+    state = read_state()
+    if not state:
+        print(
+            "cartconnect-dev demo: the local stack is not running: start it with `make dev`", file=sys.stderr
+        )
+        return 1
+    sandbox_file = sandbox_state_path(Path(state["key_path"]).parent) if state.get("key_path") else None
+    if sandbox_file is None or not sandbox_file.exists():
+        print(
+            "cartconnect-dev demo: the running stack has no sandbox store (started with --no-sandbox?)",
+            file=sys.stderr,
+        )
+        return 1
+    sandbox = json.loads(sandbox_file.read_text())
+    issuer = LocalIssuer(
+        state["issuer"],
+        key_path=Path(state["key_path"]),
+        audience=state["audience"],
+        tenant_claim=state["tenant_claim"],
+    )
+    tenant = f"demo-{uuid.uuid4().hex[:8]}"
+    api = httpx2.Client(
+        base_url=state["api_url"],
+        headers={"Authorization": f"Bearer {issuer.issue_token(tenant)}"},
+        timeout=30,
+        trust_env=False,
+    )
+
+    def step(number: int, text: str) -> None:
+        print(f"{number}. {text}", file=out, flush=True)
+
+    try:
+        iclient = _expect(
+            api.post(
+                "/v1/iclients",
+                json={
+                    "name": "Sandbox app",
+                    "client_id": sandbox["client_id"],
+                    "client_secret": sandbox["client_secret"],
+                },
+            ),
+            201,
+            "create iClient",
+        ).json()
+        step(
+            1,
+            f"iClient {iclient['id']} (client id {iclient['client_id']}, secret {iclient['client_secret']})",
+        )
+
+        connection = _expect(
+            api.post(
+                "/v1/connections",
+                json={
+                    "name": "Sandbox store",
+                    "subdomain": sandbox["host"],
+                    "iclient_id": iclient["id"],
+                    "scopes": ["read_orders", "system"],
+                },
+            ),
+            201,
+            "create connection",
+        ).json()
+        step(2, f"connection {connection['id']} for {connection['subdomain']}: {connection['status']}")
+        ticket = connection["authorize_url"].rsplit("/", 1)[1]
+        step(
+            3,
+            f"authorize link {connection['authorize_url'].rsplit('/', 1)[0]}/{_prefix(ticket)} (one use, 10 minutes)",
+        )
+
+        browser = _Browser()
+        to_store = _expect(browser.request("GET", connection["authorize_url"]), 302, "open the link")
+        consent_page = _expect(browser.request("GET", to_store.headers["location"]), 200, "consent page")
+        found = re.search(r'name="request_id" value="([^"]+)"', consent_page.text)
+        if not found:
+            raise DemoFailed("consent page: no request id in the form")
+        step(4, f"consent page on the store ({sandbox['base_url']}/api/oauth): clicking Approve")
+        approved = _expect(
+            browser.request(
+                "POST",
+                f"{sandbox['base_url']}/api/oauth/decision",
+                data={"request_id": found.group(1), "decision": "approve"},
+            ),
+            302,
+            "approve",
+        )
+        page = _expect(browser.request("GET", approved.headers["location"]), 200, "callback")
+        title = re.search(r"<h1[^>]*>([^<]+)</h1>", page.text)
+        step(
+            5,
+            f"callback: the store returned the browser; result page says {title.group(1) if title else '?'!r}",
+        )
+
+        stored = _expect(api.get(f"/v1/connections/{connection['id']}"), 200, "read connection").json()
+        step(
+            6,
+            f"connection {stored['id']}: {stored['status']}, token version {stored['token_version']}, "
+            f"expires {stored['expires_at']}, next refresh {stored['next_refresh_at']}",
+        )
+        if stored["status"] != "active":
+            raise DemoFailed(f"the connection is {stored['status']}, not active")
+
+        token = api.post(f"/v1/connections/{connection['id']}/token")
+        if token.status_code == 200:
+            step(7, f"access token for the platform: {_prefix(token.json()['access_token'])} (prefix only)")
+    except (DemoFailed, httpx2.HTTPError) as failure:
+        print(f"cartconnect-dev demo: {failure}", file=sys.stderr)
+        return 1
+    print(f"done: tenant {tenant} has an active connection to the sandbox store.", file=out)
+    return 0

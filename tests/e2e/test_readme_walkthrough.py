@@ -1,0 +1,93 @@
+"""README's walk-through, run as written (bash, curl, jq) against `cartconnect-dev up`; then the demo."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from dev_process import ROOT, dev_stack  # noqa: F401 - the fixture
+
+README = (ROOT / "README.md").read_text()
+
+
+def _bash(stack, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _setup(stack, tenant: str) -> str:
+    return f"API={stack.api_url}\nTOKEN=$(.venv/bin/cartconnect-dev token --tenant {tenant})\n"
+
+
+def _walkthrough() -> str:
+    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    matching = [block for block in blocks if "TOKEN=$(" in block and "/v1/iclients" in block]
+    assert len(matching) == 1, "README has exactly one walk-through block"
+    return matching[0]
+
+
+def test_readme_starts_with_the_two_commands():
+    first_block = re.search(r"```sh\n(.*?)```", README, flags=re.S).group(1)
+    assert first_block.splitlines()[0].startswith("make dev")
+    assert first_block.splitlines()[1].startswith("make test")
+
+
+def test_walkthrough_works_as_written(dev_stack):  # noqa: F811
+    script = _walkthrough()
+    assert "API=http://127.0.0.1:3000" in script
+    script = script.replace("API=http://127.0.0.1:3000", f"API={dev_stack.api_url}")
+    result = _bash(dev_stack, script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        '"Main store"',
+        "{",
+        '  "name": "Main store",',
+        '  "subdomain": "mystore.cart.com",',
+        '  "status": "pending_authorization"',
+        "}",
+        '"Main store (US)"',
+        "204",
+        "204",
+    ]
+
+
+def test_error_example_names_the_field(dev_stack):  # noqa: F811
+    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    example = next(block for block in blocks if "jq .errors" in block)
+    result = _bash(dev_stack, _setup(dev_stack, "acme") + example)
+    assert result.returncode == 0, result.stderr
+    assert '"field": "subdomain"' in result.stdout
+
+
+def test_demo_runs_the_whole_flow(dev_stack):  # noqa: F811
+    result = dev_stack.cli("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "done: tenant" in result.stdout
+    assert re.search(r"^6\. connection con_\w+: active", result.stdout, flags=re.M)
+    # No secret beyond a prefix: the sandbox app secret and full tickets never appear.
+    assert "sandbox-app-secret" not in result.stdout
+    assert not re.search(r"[0-9a-f]{64}", result.stdout)
+
+
+def test_sandbox_snippet_prints_a_working_authorize_link(dev_stack):  # noqa: F811
+    import httpx2
+
+    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    snippet = next(block for block in blocks if "sandbox-app-secret" in block)
+    sandbox_host = f"127.0.0.1:{dev_stack.env['SANDBOX_PORT']}"
+    result = _bash(
+        dev_stack, _setup(dev_stack, "readme-sandbox") + snippet.replace("127.0.0.1:8765", sandbox_host)
+    )
+    assert result.returncode == 0, result.stderr
+    link = result.stdout.strip()
+    assert link.startswith(f"{dev_stack.api_url}/connect/")
+    opened = httpx2.get(link, follow_redirects=False, timeout=30)
+    assert opened.status_code == 302
+    assert opened.headers["location"].startswith(f"http://{sandbox_host}/api/oauth?client_id=10001&")
