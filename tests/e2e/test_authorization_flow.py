@@ -293,3 +293,15 @@ def test_patch_during_authorization_voids_the_attempt(local_stack, sandbox, tena
     page = browser.get(callback_url)
     assert page.status_code == 409
     assert _get(local_stack, tenant, connection["id"])["status"] == "pending_authorization"
+
+
+def test_callback_never_redirects_to_a_url_from_the_query(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"])
+    hostile = "https://evil.example/steal"
+    page = browser.get(_replace_query(callback_url, r=hostile, next=hostile, return_to=hostile))
+    assert page.status_code == 200
+    assert "location" not in page.headers
+    assert "evil.example" not in page.text
+    assert _get(local_stack, tenant, connection["id"])["status"] == "active"
