@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser dev test lint lint-template typecheck openapi openapi-check unit integration e2e clean
+.PHONY: help venv browser dev test bench lint lint-template checkov typecheck openapi openapi-check unit integration e2e clean
 
 help:
 	@echo "make dev    - run the local stack (API on http://127.0.0.1:$${PORT:-3000})"
 	@echo "make test   - lint, type-check, template checks, OpenAPI drift and the whole test suite"
+	@echo "make bench  - benchmarks: cold start, AWS calls, cost model, concurrency, scheduler scale"
 
 $(STAMP): pyproject.toml layers/core/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,14 @@ lint: venv
 lint-template:
 	bash scripts/lint-template.sh
 
+# checkov on the SAM-translated template, offline, from its own tool environment (.tools/checkov).
+checkov:
+	bash scripts/checkov.sh
+
+# Benchmarks (ratios and counts taken in one run); writes docs/benchmarks.md.
+bench: venv
+	$(BIN)/python -m bench
+
 typecheck: venv
 	$(BIN)/mypy
 	@for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
@@ -59,7 +68,7 @@ integration: venv
 e2e: venv
 	$(BIN)/pytest tests/e2e
 
-test: lint typecheck lint-template openapi-check browser
+test: lint typecheck lint-template checkov openapi-check browser
 	$(BIN)/pytest
 
 clean:

@@ -14,6 +14,9 @@
 # Pins, verified together (pip check clean; sam validate --lint and cfn-lint run with them).
 CARTCONNECT_SAM_CLI_VERSION="1.170.0"
 CARTCONNECT_CFN_LINT_VERSION="1.58.0"
+# checkov (scripts/checkov.sh) installs into a virtualenv of its own, .tools/checkov: its boto3 pin and
+# aws-sam-cli's have no common solution, so it never shares .tools' packages. Verified: pip check clean.
+CARTCONNECT_CHECKOV_VERSION="3.3.30"
 
 _cartconnect_tools_env() (
     set -euo pipefail

@@ -25,7 +25,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from cartconnect_dev.stack import LocalStack
+from cartconnect_dev.stack import LocalStack, shared_tls
 
 # Never reach real AWS from tests, whatever the developer's shell has configured.
 for _name, _value in {
@@ -56,7 +56,7 @@ def api(local_stack: LocalStack) -> Iterator[Callable[..., httpx2.Client]]:
 
     def make(tenant: str | None, **token_kwargs: Any) -> httpx2.Client:
         headers = {"Authorization": f"Bearer {local_stack.token(tenant, **token_kwargs)}"} if tenant else {}
-        client = httpx2.Client(base_url=local_stack.api_url, headers=headers, timeout=30)
+        client = httpx2.Client(base_url=local_stack.api_url, headers=headers, timeout=30, verify=shared_tls())
         clients.append(client)
         return client
 

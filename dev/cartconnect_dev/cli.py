@@ -5,6 +5,7 @@ cartconnect-dev token --tenant acme     # a bearer token the running stack accep
 cartconnect-dev invoke ManagementFunction -e events/list-scopes.json
 cartconnect-dev openapi                 # the management API's OpenAPI document (deterministic)
 cartconnect-dev demo                    # the whole authorization flow against the sandbox store
+cartconnect-dev refresh-due             # one scheduler pass, then the refresh queue drained into the worker
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"port of the sandbox AmeriCommerce store (default: $SANDBOX_PORT or {SANDBOX_PORT})",
     )
     up.add_argument("--no-sandbox", action="store_true", help="do not start the sandbox store")
+    up.add_argument(
+        "--schedule-seconds",
+        type=float,
+        default=None,
+        help="run the refresh scheduler this often (default: $CARTCONNECT_SCHEDULE_SECONDS or 60)",
+    )
+    up.add_argument("--no-schedule", action="store_true", help="do not run the refresh scheduler")
     up.set_defaults(command=cmd_up)
 
     token = commands.add_parser("token", help="print a bearer token the running stack accepts")
@@ -98,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="run the authorization flow against the sandbox store, step by step"
     )
     demo.set_defaults(command=cmd_demo)
+
+    refresh_due = commands.add_parser(
+        "refresh-due", help="run one refresh scheduler pass on the running stack and drain the queue now"
+    )
+    refresh_due.set_defaults(command=cmd_refresh_due)
 
     openapi = commands.add_parser("openapi", help="print the management API's OpenAPI JSON")
     openapi.set_defaults(command=cmd_openapi)
@@ -134,6 +147,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         parameter_overrides=_pairs(args.parameter_overrides, "--parameter-overrides"),
         extra_env=extra_env,
         write_state=True,
+        run_schedule=not args.no_schedule,
+        schedule_seconds=args.schedule_seconds,
     )
     try:
         try:
@@ -191,6 +206,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cartconnect_dev import demo
 
     return demo.run()
+
+
+def cmd_refresh_due(args: argparse.Namespace) -> int:
+    from cartconnect_dev.scheduler import run_refresh_due
+
+    state = read_state()
+    if not state:
+        print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
+        return 1
+    try:
+        report = run_refresh_due(state)
+    except RuntimeError as failure:
+        print(f"cartconnect-dev: {failure}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.as_dict(), indent=2))
+    return 0
 
 
 def _write_sandbox_state(stack: LocalStack, sandbox: SandboxStore) -> None:

@@ -852,6 +852,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             except Exception:
                 log.error("gateway error:\n%s", traceback.format_exc())
                 response = _message(500, "Internal Server Error")
+        # Logged before the reply is sent, so the line exists by the time the client has its answer.
+        label = response.label or f"{self.command} (gateway)"
+        log.info("%s -> %d (%.1f ms)", label, response.status, (time.monotonic() - started) * 1000)
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
@@ -860,8 +863,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
-        label = response.label or f"{self.command} (gateway)"
-        log.info("%s -> %d (%.1f ms)", label, response.status, (time.monotonic() - started) * 1000)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

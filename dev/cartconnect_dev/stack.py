@@ -4,6 +4,10 @@
         api = stack.client("acme")           # httpx2.Client on stack.api_url with acme's bearer token
         api.get("/v1/scopes")
         stack.aws_client("dynamodb")         # boto3 client for moto
+        stack.refresh_due()                  # one refresh-scheduler tick, the queue drained into the worker
+
+    LocalStack(run_schedule=True)            # also run that every schedule_seconds (make dev), like the
+                                             # deployed EventBridge schedule (CARTCONNECT_SCHEDULE_SECONDS, 60)
 
 Environment: every function's variables are resolved from template.yaml (Globals.Function
 overlaid by the function's own) and merged into this process's os.environ, because all handlers
@@ -16,10 +20,13 @@ then `extra_env`. `stop()` restores the previous environment.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import ssl
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +38,12 @@ import httpx2
 from cartconnect_dev.gateway import GatewayApp, GatewayServer, HandlerLoadError, JwtAuthorizer, LocalFunction
 from cartconnect_dev.jwt_issuer import AUDIENCE, KEY_FILE_NAME, STATE_DIR_NAME, LocalIssuer
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS, MotoServer, client, create_resources
+from cartconnect_dev.scheduler import (
+    DEFAULT_SCHEDULE_SECONDS,
+    RefreshDueReport,
+    ScheduleRunner,
+    run_refresh_due,
+)
 from cartconnect_dev.template import (
     ACCOUNT_ID,
     REGION,
@@ -47,6 +60,13 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 3000
 API_ID = "local"
 STATE_FILE_NAME = "stack.json"
+
+
+@functools.cache
+def shared_tls() -> ssl.SSLContext:
+    """One TLS context for every HTTP client the stack and its tests create: building httpx's default
+    context (the CA bundle) costs ~40 ms per client; sharing one keeps full certificate checks."""
+    return httpx2.create_ssl_context()
 
 
 def state_file(root: Path | None = None) -> Path:
@@ -83,6 +103,8 @@ class LocalStack:
         parameter_overrides: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
         write_state: bool = False,
+        run_schedule: bool = False,
+        schedule_seconds: float | None = None,
     ) -> None:
         self.root = root or (template_path.parent if template_path else project_root())
         self.template_path = template_path or self.root / "template.yaml"
@@ -92,6 +114,13 @@ class LocalStack:
         self.parameter_overrides = dict(parameter_overrides or {})
         self.extra_env = dict(extra_env or {})
         self.write_state = write_state
+        self.run_schedule = run_schedule
+        self.schedule_seconds = (
+            float(os.environ.get("CARTCONNECT_SCHEDULE_SECONDS", str(DEFAULT_SCHEDULE_SECONDS)))
+            if schedule_seconds is None
+            else float(schedule_seconds)
+        )
+        self._schedule: ScheduleRunner | None = None
 
         self.template: Template = load_template(self.template_path)
         self.resources: dict[str, Physical] = {}
@@ -105,6 +134,8 @@ class LocalStack:
         self._gateway: GatewayServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self._http_clients: list[httpx2.Client] = []
+        self._aws_clients: dict[tuple[str, str], Any] = {}
+        self._aws_clients_lock = threading.Lock()
 
     # -- endpoints -----------------------------------------------------------------------------
 
@@ -163,13 +194,18 @@ class LocalStack:
         The stack closes its clients when it stops.
         """
         headers = {"Authorization": f"Bearer {self.token(tenant, **token_kwargs)}"} if tenant else {}
-        http = httpx2.Client(base_url=self.api_url, headers=headers, timeout=30)
+        http = httpx2.Client(base_url=self.api_url, headers=headers, timeout=30, verify=shared_tls())
         self._http_clients.append(http)
         return http
 
     def aws_client(self, service: str) -> Any:
-        """A boto3 client for moto (dummy credentials, us-east-1)."""
-        return client(service, self.aws_endpoint)
+        """A boto3 client for moto (dummy credentials, us-east-1), one per service (clients are
+        thread-safe, and creating one takes ~100 ms)."""
+        with self._aws_clients_lock:
+            key = (service, self.aws_endpoint)
+            if key not in self._aws_clients:
+                self._aws_clients[key] = client(service, self.aws_endpoint)
+            return self._aws_clients[key]
 
     def function(self, name: str) -> LocalFunction:
         """A function by logical id, CodeUri directory name or function name."""
@@ -183,6 +219,10 @@ class LocalStack:
     def invoke(self, name: str, event: Any) -> Any:
         """Invoke a function in-process with a raw event (like `sam local invoke`)."""
         return self.function(name).invoke(event)
+
+    def refresh_due(self) -> RefreshDueReport:
+        """One run of the refresh scheduler, then the refresh queue drained into the worker, now."""
+        return run_refresh_due(self)
 
     def update_env(self, values: Mapping[str, str]) -> None:
         """Set more environment variables for the handlers while the stack runs (e.g. a sandbox
@@ -272,6 +312,8 @@ class LocalStack:
         )
         self._gateway.app = self.app
         self._gateway.start()
+        if self.run_schedule:
+            self._schedule = ScheduleRunner(self.refresh_due, self.schedule_seconds).start()
         if self.write_state:
             self._write_state()
 
@@ -346,6 +388,7 @@ class LocalStack:
             "tenant_claim": self.tenant_claim,
             "key_path": str(self.local_issuer.key_path),
             "resources": {lid: p.ref for lid, p in self.resources.items()},
+            "refresh_schedule_seconds": self.schedule_seconds if self.run_schedule else None,
         }
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(state, indent=2) + "\n")
@@ -360,6 +403,9 @@ class LocalStack:
             pass
 
     def stop(self) -> None:
+        if self._schedule is not None:
+            self._schedule.stop()
+            self._schedule = None
         for http in self._http_clients:
             http.close()
         self._http_clients = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Metrics, Tracer
@@ -19,21 +20,26 @@ from cartconnect.errors import DomainError, InvalidField
 from cartconnect.http import problems
 from cartconnect.http.request_context import origin_of, tenant_of
 from cartconnect.http.schemas import (
+    AuthorizationRequiredProblem,
     AuthorizeLinkOut,
     ConnectionCreate,
     ConnectionOut,
     ConnectionPage,
     ConnectionPatch,
+    ConnectionTestOut,
     CreatedConnectionOut,
+    GatewayMessage,
     IClientCreate,
     IClientOut,
     IClientPage,
     IClientPatch,
     Problem,
+    RefreshProblem,
     ScopeCatalog,
     ScopeOut,
+    TokenOut,
 )
-from cartconnect.observability import logger
+from cartconnect.observability import logger, refresh_outcomes
 from cartconnect.scopes import SCOPES
 from cartconnect.usecases import authorize_links, connections, iclients
 
@@ -51,8 +57,10 @@ app.configure_openapi(
 )
 app.enable_swagger(path="/v1/docs", title="cartconnect management API")
 
-IClientIdPath = Annotated[str, Path(min_length=1, max_length=64)]
-ConnectionIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+# Ids are URL-safe ASCII (icl_/con_ + 26 characters): Powertools hands the handler the raw, still
+# percent-encoded path segment, so anything else would be checked in its encoded form.
+IClientIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ConnectionIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")]
 
@@ -61,14 +69,54 @@ _PROBLEM: OpenAPIResponse = {
     "description": "Problem details (RFC 9457)",
     "content": {"application/problem+json": {"model": Problem}},
 }
-_ERRORS: dict[int, OpenAPIResponse] = {status: _PROBLEM for status in (401, 403, 404, 409, 422)}
+# 401 never comes from the function: API Gateway's JWT authorizer answers it, with its own JSON body.
+_UNAUTHORIZED: OpenAPIResponse = {
+    "description": "No valid bearer token (answered by API Gateway's JWT authorizer)",
+    "content": {JSON: {"model": GatewayMessage}},
+}
+_ERRORS: dict[int, OpenAPIResponse] = {
+    401: _UNAUTHORIZED,
+    **{status: _PROBLEM for status in (403, 404, 409, 422)},
+}
+# Routes with a JSON body: 400 when the body is not JSON (or not UTF-8).
+_BODY_ERRORS: dict[int, OpenAPIResponse] = {
+    400: {**_PROBLEM, "description": "Malformed request body: not JSON (problem details, RFC 9457)"}
+}
 
 
-def _responds(status: int, model: type[BaseModel] | None, description: str) -> dict[int, OpenAPIResponse]:
-    success: OpenAPIResponse = {"description": description}
+def _responds(
+    status: int, model: type[BaseModel] | None, description: str, *, body: bool = False
+) -> dict[int, OpenAPIResponse]:
+    # No model: no body at all (204). An explicit empty content map, or Powertools documents the handler's
+    # return annotation (a JSON string).
+    success: OpenAPIResponse = {"description": description, "content": {}}
     if model is not None:
         success["content"] = {JSON: {"model": model}}
-    return {status: success, **_ERRORS}
+    return {status: success, **_ERRORS, **(_BODY_ERRORS if body else {})}
+
+
+# Routes that may call the store: 409 (authorize first), 502 (the refresh failed), 503 (retry shortly).
+_STORE_ERRORS: dict[int, OpenAPIResponse] = {
+    409: {
+        "description": "Pending authorization or needs re-authorization: a store admin opens authorize_url",
+        "content": {"application/problem+json": {"model": AuthorizationRequiredProblem}},
+    },
+    **{
+        status: {
+            "description": description,
+            "content": {"application/problem+json": {"model": RefreshProblem}},
+            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+        }
+        for status, description in (
+            (502, "The store did not refresh the token and no valid token is left"),
+            (503, "Another refresh is running or the store's call budget is spent"),
+        )
+    },
+}
+
+
+def _store_route(model: type[BaseModel], description: str) -> dict[int, OpenAPIResponse]:
+    return {**_responds(200, model, description), **_STORE_ERRORS}
 
 
 def _json(status: int, model: BaseModel) -> Response[str]:
@@ -78,6 +126,13 @@ def _json(status: int, model: BaseModel) -> Response[str]:
         body=model.model_dump_json(),
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _deadline() -> float:
+    """When routes that call the store stop starting calls: shortly before the Lambda's timeout."""
+    context = app.lambda_context
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else 25.0
+    return time.monotonic() + remaining - 2.0
 
 
 def _patch_changes(patch: BaseModel, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -110,7 +165,7 @@ def openapi_document() -> Response[str]:
 # ---- iClients ---------------------------------------------------------------------------------
 
 
-@app.post("/v1/iclients", tags=["iclients"], responses=_responds(201, IClientOut, "Created"))
+@app.post("/v1/iclients", tags=["iclients"], responses=_responds(201, IClientOut, "Created", body=True))
 def create_iclient(body: IClientCreate) -> Response[str]:
     iclient = iclients.create(
         _tenant(),
@@ -132,7 +187,9 @@ def get_iclient(iclient_id: IClientIdPath) -> Response[str]:
     return _json(200, IClientOut.of(iclients.get(_tenant(), iclient_id)))
 
 
-@app.patch("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "Updated"))
+@app.patch(
+    "/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "Updated", body=True)
+)
 def update_iclient(iclient_id: IClientIdPath, body: IClientPatch) -> Response[str]:
     changes = _patch_changes(body)
     secret = changes.pop("client_secret", None)
@@ -155,7 +212,11 @@ def delete_iclient(iclient_id: IClientIdPath) -> Response[str]:
 # ---- connections ------------------------------------------------------------------------------
 
 
-@app.post("/v1/connections", tags=["connections"], responses=_responds(201, CreatedConnectionOut, "Created"))
+@app.post(
+    "/v1/connections",
+    tags=["connections"],
+    responses=_responds(201, CreatedConnectionOut, "Created", body=True),
+)
 def create_connection(body: ConnectionCreate) -> Response[str]:
     origin = origin_of(app.current_event)
     connection = connections.create(
@@ -206,7 +267,7 @@ def get_connection(connection_id: ConnectionIdPath) -> Response[str]:
 @app.patch(
     "/v1/connections/<connection_id>",
     tags=["connections"],
-    responses=_responds(200, ConnectionOut, "Updated"),
+    responses=_responds(200, ConnectionOut, "Updated", body=True),
 )
 def update_connection(connection_id: ConnectionIdPath, body: ConnectionPatch) -> Response[str]:
     changes = _patch_changes(body, nullable=frozenset({"callback_url"}))
@@ -222,12 +283,73 @@ def delete_connection(connection_id: ConnectionIdPath) -> Response[str]:
     return Response(status_code=204, body="")
 
 
+# ---- tokens: refresh machinery imported lazily (cold start of every other route stays light) -----
+
+
+@app.post(
+    "/v1/connections/<connection_id>/token",
+    tags=["tokens"],
+    responses=_store_route(TokenOut, "A valid access token (refreshed first when due)"),
+)
+def issue_token(connection_id: ConnectionIdPath) -> Response[str]:
+    from cartconnect.usecases import token_access
+
+    token = token_access.get_token(
+        _tenant(), connection_id, origin=origin_of(app.current_event), deadline=_deadline()
+    )
+    body = TokenOut(
+        access_token=token.access_token, expires_at=token.expires_at, token_version=token.token_version
+    )
+    return Response(
+        status_code=200,
+        content_type=JSON,
+        body=body.model_dump_json(),
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+@app.post(
+    "/v1/connections/<connection_id>/refresh",
+    tags=["tokens"],
+    responses=_store_route(ConnectionOut, "Refreshed now; the connection (never a token)"),
+)
+def refresh_connection(connection_id: ConnectionIdPath) -> Response[str]:
+    from cartconnect.usecases import token_access
+
+    connection = token_access.refresh_now(
+        _tenant(), connection_id, origin=origin_of(app.current_event), deadline=_deadline()
+    )
+    return _json(200, ConnectionOut.of(connection))
+
+
+@app.post(
+    "/v1/connections/<connection_id>/test",
+    tags=["tokens"],
+    responses=_store_route(ConnectionTestOut, "Whether the store accepts the connection's token"),
+)
+def test_connection(connection_id: ConnectionIdPath) -> Response[str]:
+    from cartconnect.usecases import token_access
+
+    outcome = token_access.test_connection(
+        _tenant(), connection_id, origin=origin_of(app.current_event), deadline=_deadline()
+    )
+    return _json(200, ConnectionTestOut.of(outcome))
+
+
 # ---- errors: mapped to problem+json in one place ----------------------------------------------
 
 
 @app.exception_handler(DomainError)
 def handle_domain_error(error: DomainError) -> Response[str]:
     return problems.from_domain_error(error)
+
+
+@app.exception_handler(UnicodeDecodeError)
+def handle_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
+    # API Gateway base64-encodes a body that is not UTF-8 text; decoding it for JSON fails here.
+    return problems.problem(
+        400, "Malformed request body", "the body is not UTF-8 JSON", type_slug="malformed-body"
+    )
 
 
 @app.exception_handler(RequestValidationError)
@@ -250,4 +372,7 @@ def handle_unexpected(error: Exception) -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:
+        refresh_outcomes.flush()

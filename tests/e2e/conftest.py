@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # flow.py helpers
 @pytest.fixture(scope="session")
 def sandbox_store(local_stack) -> Iterator[SandboxStore]:
     with SandboxStore(port=0) as store:
-        local_stack.update_env({"CARTCONNECT_INSECURE_STORE_HOSTS": store.host})
+        # Every test shares this one store host: its call budget (tested on its own in
+        # tests/integration/test_refresh_adapters.py) would make unrelated tests wait for each other.
+        local_stack.update_env({"CARTCONNECT_INSECURE_STORE_HOSTS": store.host, "STORE_CALL_LIMIT": "100000"})
         yield store
 
 
@@ -66,3 +69,85 @@ def captured_events(local_stack, tenant) -> Callable[[], list[dict]]:
         return received
 
     return read
+
+
+# ---- token lifecycle ------------------------------------------------------------------------------
+
+
+@dataclass
+class Waits:
+    """Every wait the refresh pipeline asked for (backoff, Retry-After), none of them slept."""
+
+    seconds: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+@pytest.fixture
+def waits(monkeypatch) -> Waits:
+    """Backoff and Retry-After waits of the refresh pipeline become instant (and recorded)."""
+    from cartconnect.usecases import token_refresh
+
+    recorded = Waits()
+    monkeypatch.setattr(token_refresh, "sleep", recorded)
+    return recorded
+
+
+@pytest.fixture
+def shift_clock(monkeypatch) -> Callable[[float], None]:
+    """`shift_clock(70)`: cartconnect's clock (scheduler, worker, token API) reads now + 70 s."""
+    from datetime import timedelta
+
+    from cartconnect import clock
+
+    real = clock.utc_now
+
+    def shift(seconds: float) -> None:
+        monkeypatch.setattr(clock, "utc_now", lambda: real() + timedelta(seconds=seconds))
+
+    return shift
+
+
+@pytest.fixture
+def authorized(local_stack, sandbox, tenant) -> Iterator[Callable[..., dict]]:
+    """`authorized(lifetime=120)`: a new connection on the sandbox store, authorized, its token living
+    `lifetime` seconds; returns the connection as GET shows it. Deleted after the test, so no later
+    scheduler run in the session finds it due. The connections of one test share one iClient."""
+    from flow import APP_ID, APP_SECRET, api, authorize
+
+    client = api(local_stack, tenant)
+    made: list[str] = []
+    iclients: list[str] = []
+
+    def make(*, lifetime: int = 3600, scopes=("read_orders", "system"), name: str | None = None) -> dict:
+        sandbox.configure(token_lifetime_seconds=lifetime, auto_approve=True)
+        if not iclients:
+            sandbox.register_app(APP_ID, APP_SECRET)
+            created = client.post(
+                "/v1/iclients", json={"name": "Sandbox app", "client_id": APP_ID, "client_secret": APP_SECRET}
+            )
+            assert created.status_code == 201, created.text
+            iclients.append(created.json()["id"])
+        response = client.post(
+            "/v1/connections",
+            json={
+                "name": name or f"store {uuid.uuid4().hex[:8]}",
+                "subdomain": sandbox.host,
+                "iclient_id": iclients[0],
+                "scopes": list(scopes),
+            },
+        )
+        assert response.status_code == 201, response.text
+        connection = response.json()
+        made.append(connection["id"])
+        page = authorize(local_stack, sandbox, connection)
+        assert page.status_code == 200, page.text
+        stored = client.get(f"/v1/connections/{connection['id']}").json()
+        assert stored["status"] == "active", stored
+        return stored
+
+    yield make
+    for connection_id in made:
+        client.delete(f"/v1/connections/{connection_id}")
+    client.close()

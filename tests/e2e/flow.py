@@ -7,13 +7,18 @@ from http.cookies import SimpleCookie
 
 import httpx2
 
+from cartconnect_dev.stack import shared_tls
+
 APP_ID = "777001"
 APP_SECRET = "sandbox-app-secret-1f9e"
 
 
 def api(stack, tenant: str) -> httpx2.Client:
     return httpx2.Client(
-        base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.token(tenant)}"}, timeout=30
+        base_url=stack.api_url,
+        headers={"Authorization": f"Bearer {stack.token(tenant)}"},
+        timeout=30,
+        verify=shared_tls(),
     )
 
 
@@ -23,7 +28,9 @@ class Browser:
     loopback (it sends `Secure` cookies to http://127.0.0.1, which httpx's jar would not)."""
 
     cookies: dict[str, str] = field(default_factory=dict)
-    http: httpx2.Client = field(default_factory=lambda: httpx2.Client(follow_redirects=False, timeout=30))
+    http: httpx2.Client = field(
+        default_factory=lambda: httpx2.Client(follow_redirects=False, timeout=30, verify=shared_tls())
+    )
 
     def get(self, url: str) -> httpx2.Response:
         header = "; ".join(f"{name}={value}" for name, value in self.cookies.items())

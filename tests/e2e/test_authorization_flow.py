@@ -298,7 +298,9 @@ def test_patch_during_authorization_voids_the_attempt(local_stack, sandbox, tena
 def test_callback_never_redirects_to_a_url_from_the_query(local_stack, sandbox, tenant):
     connection = new_connection(local_stack, sandbox, tenant)
     browser = Browser()
-    callback_url = consent(browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"])
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
     hostile = "https://evil.example/steal"
     page = browser.get(_replace_query(callback_url, r=hostile, next=hostile, return_to=hostile))
     assert page.status_code == 200

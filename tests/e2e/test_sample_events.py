@@ -7,7 +7,11 @@ import json
 import pytest
 from dev_process import ROOT, dev_stack  # noqa: F401 - the fixture
 
-EVENTS = sorted((ROOT / "events").glob("*.json"))
+EVENTS = sorted((ROOT / "events").rglob("*.json"))
+HTTP_EVENTS = [path for path in EVENTS if path.parent.name == "events"]
+SCHEDULED_EVENTS = [path for path in EVENTS if path.parent.name == "refresh"]
+
+
 # What each sample answers on an empty stack (the ids in the samples do not exist there).
 EXPECTED = {
     "authorize-connect.json": 410,
@@ -20,6 +24,9 @@ EXPECTED = {
     "management-docs.json": 200,
     "management-get-connection.json": 404,
     "management-get-iclient.json": 404,
+    "management-issue-token.json": 404,
+    "management-refresh-connection.json": 404,
+    "management-test-connection.json": 404,
     "management-list-connections.json": 200,
     "management-list-iclients.json": 200,
     "management-list-scopes.json": 200,
@@ -44,14 +51,33 @@ def test_every_route_of_the_template_has_a_sample_event():
         for event in (resource["Properties"].get("Events") or {}).values()
         if event["Type"] == "HttpApi"
     }
-    sampled = {json.loads(path.read_text())["routeKey"] for path in EVENTS}
+    sampled = {json.loads(path.read_text())["routeKey"] for path in HTTP_EVENTS}
     assert routes <= sampled, sorted(routes - sampled)
 
 
-@pytest.mark.parametrize("event_file", EVENTS, ids=lambda path: path.name)
+@pytest.mark.parametrize("event_file", HTTP_EVENTS, ids=lambda path: path.name)
 def test_sample_event_invokes(dev_stack, event_file):  # noqa: F811
     function = event_file.name.split("-", 1)[0]
     result = dev_stack.cli("invoke", function, "-e", str(event_file))
     assert result.returncode == 0, result.stderr
     response = json.loads(result.stdout)
     assert response["statusCode"] == EXPECTED[event_file.name], response
+
+
+def test_scheduler_and_worker_samples_invoke(dev_stack):  # noqa: F811
+    assert {path.name for path in SCHEDULED_EVENTS} == {
+        "refresh_scheduler-tick.json",
+        "refresh_worker-batch.json",
+    }
+    for event_file in SCHEDULED_EVENTS:
+        function = event_file.name.split("-", 1)[0]
+        result = dev_stack.cli("invoke", function, "-e", str(event_file))
+        assert result.returncode == 0, (event_file.name, result.stderr)
+        json.loads(result.stdout)
+
+
+def test_refresh_due_command_runs_a_pass(dev_stack):  # noqa: F811
+    result = dev_stack.cli("refresh-due")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["scheduler"]["shards_done"] == report["scheduler"]["shards_total"]

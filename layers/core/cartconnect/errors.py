@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base class; `detail` is safe to show to the caller (never carries a secret)."""
@@ -13,6 +15,9 @@ class DomainError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        # More members of the problem body, and a Retry-After (seconds) for the response.
+        self.extra: dict[str, Any] | None = None
+        self.retry_after_seconds: float | None = None
 
 
 class InvalidField(DomainError):
@@ -52,3 +57,44 @@ class Forbidden(DomainError):
     status = 403
     title = "Forbidden"
     type_slug = "forbidden"
+
+
+class AuthorizationRequired(Conflict):
+    """The connection has no usable grant (pending, or the store refused it): a store admin must
+    authorize it. The problem carries a fresh one-time authorize link."""
+
+    title = "Authorization required"
+    type_slug = "authorization-required"
+
+    def __init__(self, detail: str, *, status: str, authorize_url: str, expires_in: int) -> None:
+        super().__init__(detail)
+        self.extra = {
+            "connection_status": status,
+            "authorize_url": authorize_url,
+            "authorize_url_expires_in": expires_in,
+        }
+
+
+class RefreshFailed(DomainError):
+    """The store did not refresh the token (5xx, timeout, garbage, 429) and no valid token is left."""
+
+    status = 502
+    title = "Token refresh failed"
+    type_slug = "refresh-failed"
+
+    def __init__(self, detail: str, *, code: str, retry_after_seconds: float | None) -> None:
+        super().__init__(detail)
+        self.extra = {"code": code}
+        self.retry_after_seconds = retry_after_seconds
+
+
+class TryLater(DomainError):
+    """Busy: another refresh of this connection is still running, or the store's call budget is spent."""
+
+    status = 503
+    title = "Try again later"
+    type_slug = "try-later"
+
+    def __init__(self, detail: str, *, retry_after_seconds: float) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds

@@ -1,14 +1,66 @@
-"""The process-wide Powertools Logger: one instance, configured by POWERTOOLS_* environment variables."""
+"""The process-wide Powertools Logger and Metrics: one instance each, configured by POWERTOOLS_* variables."""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 logger = Logger(service="cartconnect")
+# Powertools Metrics instances share one metric set per process: a handler's own `Metrics()` and its
+# `@metrics.log_metrics` flush what is added here.
+metrics = Metrics()
 
 # At DEBUG these libraries log request bodies and headers (a SecretString, an X-AC-Auth-Token).
 # Whatever level the Lambda's log configuration sets, they never log below WARNING.
 for _chatty in ("botocore", "boto3", "urllib3", "httpx2", "httpcore", "httpcore2", "s3transfer"):
     logging.getLogger(_chatty).setLevel(logging.WARNING)
+
+_lock = threading.Lock()
+
+
+def add_metric(name: str, unit: MetricUnit, value: float) -> None:
+    """Add to the invocation's metric set (thread-safe: the worker refreshes in threads)."""
+    with _lock:
+        metrics.add_metric(name=name, unit=unit, value=value)
+
+
+class DimensionedCounts:
+    """Counts by a few low-cardinality dimensions (e.g. outcome and reason), collected from threads
+    and published at the end of an invocation as one EMF document per combination."""
+
+    def __init__(self, name: str, dimension_names: Iterable[str]) -> None:
+        self.name = name
+        self.dimension_names = tuple(dimension_names)
+        self._counts: Counter[tuple[str, ...]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, *values: str) -> None:
+        if len(values) != len(self.dimension_names):
+            raise ValueError(f"{self.name} takes {len(self.dimension_names)} dimension values")
+        with self._lock:
+            self._counts[values] += 1
+
+    def snapshot(self) -> dict[tuple[str, ...], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def flush(self) -> None:
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        for values, count in counts.items():
+            provider = AmazonCloudWatchEMFProvider()  # a metric set of its own: its own dimensions
+            for name, value in zip(self.dimension_names, values, strict=True):
+                provider.add_dimension(name=name, value=value)
+            provider.add_metric(name=self.name, unit=MetricUnit.Count, value=count)
+            provider.flush_metrics()  # a no-op when POWERTOOLS_METRICS_DISABLED is set
+
+
+# Token refreshes by outcome and reason (usecases/token_refresh.py); every handler that refreshes
+# flushes it at the end of its invocation.
+refresh_outcomes = DimensionedCounts("Refreshes", ("outcome", "reason"))

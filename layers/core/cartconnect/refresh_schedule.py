@@ -9,7 +9,7 @@ from cartconnect.clock import to_iso
 
 DUE_INDEX = "due_for_refresh"
 # 32 partitions: a scheduler tick queries each in parallel, and no partition holds more than
-# ~1/32 of the due connections (see docs/scaling.md).
+# ~1/32 of the due connections (see docs/lifecycle.md).
 DUE_SHARDS = 32
 DEFAULT_LEAD = timedelta(minutes=15)
 
@@ -22,6 +22,27 @@ def refresh_due_at(
         return None
     lifetime = expires_at - issued_at
     return expires_at - min(lead, max(lifetime, timedelta(0)) / 2)
+
+
+def due_bound(now: datetime) -> str:
+    """The exclusive upper bound of `due_sk` for "due at or before now": every `{iso}#{id}` with
+    iso <= now sorts below `{iso(now)}$` ('$' follows '#'), and ISO strings of one width sort by time."""
+    return f"{to_iso(now)}$"
+
+
+def needs_refresh(
+    *,
+    refresh_due_at: datetime | None,
+    expires_at: datetime | None,
+    now: datetime,
+    min_validity: timedelta = timedelta(0),
+) -> bool:
+    """Due (the scheduled time has come) or about to expire; never for a token that never expires."""
+    if refresh_due_at is None and expires_at is None:
+        return False
+    if refresh_due_at is not None and refresh_due_at <= now:
+        return True
+    return expires_at is not None and expires_at - min_validity <= now
 
 
 def shard_of(connection_id: str) -> int:

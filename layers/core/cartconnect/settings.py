@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,6 +34,21 @@ class Settings(BaseModel):
     insecure_store_hosts: tuple[str, ...] = Field(default=(), alias="CARTCONNECT_INSECURE_STORE_HOSTS")
     event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
     refresh_queue_url: str = Field(default="", alias="REFRESH_QUEUE_URL")
+    # Token lifecycle (docs/lifecycle.md): refresh this long before expiry; a connection whose refreshes
+    # keep failing for longer than the window needs re-authorization.
+    refresh_lead_minutes: float = Field(default=15.0, ge=0, alias="REFRESH_LEAD_MINUTES")
+    refresh_failure_window_hours: float = Field(default=96.0, gt=0, alias="REFRESH_FAILURE_WINDOW_HOURS")
+    # The store's documented call limit (calls per 10 s per store; 50 at most, 5/10/20 on some plans).
+    # See docs/decisions/0005-store-rate-limiter.md for how it is enforced across Lambdas.
+    store_call_limit: int = Field(default=50, ge=2, alias="STORE_CALL_LIMIT")
+
+    @property
+    def refresh_lead(self) -> timedelta:
+        return timedelta(minutes=self.refresh_lead_minutes)
+
+    @property
+    def refresh_failure_window(self) -> timedelta:
+        return timedelta(hours=self.refresh_failure_window_hours)
 
     @field_validator("allowed_callback_urls", "allowed_store_suffixes", "insecure_store_hosts", mode="before")
     @classmethod

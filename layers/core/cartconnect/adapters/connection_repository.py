@@ -13,14 +13,22 @@ from botocore.exceptions import ClientError
 
 from cartconnect.adapters import iclient_repository, table
 from cartconnect.clock import from_iso, to_iso
-from cartconnect.domain.connection import Connection, ConnectionStatus, LastError
+from cartconnect.domain.connection import Connection, ConnectionStatus, LastError, LastTest
 from cartconnect.errors import Conflict, InvalidField, NotFound
 
 SK_PREFIX = "CONN#"
 NAME_PREFIX = "CONNAME#"
 STATUS_INDEX = "by_status"
 # Token and lifecycle attributes that lose their meaning once the authorization is void.
-TOKEN_ATTRIBUTES = ("sealed_tokens", "expires_at", "refresh_due_at", "due_pk", "due_sk")
+TOKEN_ATTRIBUTES = (
+    "sealed_tokens",
+    "expires_at",
+    "refresh_due_at",
+    "due_pk",
+    "due_sk",
+    "failing_since",
+    "last_test",
+)
 _TRANSACTION_CONFLICT_RETRIES = 5
 
 
@@ -74,8 +82,22 @@ def _optional_time(item: table.Item, name: str) -> Any:
     return from_iso(value) if value else None
 
 
+def _last_test(raw: Any) -> LastTest | None:
+    if not raw:
+        return None
+    status = raw.get("http_status")
+    return LastTest(
+        online=bool(raw["online"]),
+        checked_at=from_iso(raw["checked_at"]),
+        http_status=int(status) if status is not None else None,
+        detail=str(raw.get("detail", "")),
+        store_name=raw.get("store_name"),
+    )
+
+
 def from_item(item: table.Item) -> Connection:
     error = item.get("last_error")
+    lease_expires_at = item.get("lease_expires_at")
     return Connection(
         tenant=item["tenant"],
         id=item["id"],
@@ -93,6 +115,10 @@ def from_item(item: table.Item) -> Connection:
         refresh_due_at=_optional_time(item, "refresh_due_at"),
         last_refreshed_at=_optional_time(item, "last_refreshed_at"),
         consecutive_failures=int(item.get("consecutive_failures", 0)),
+        failing_since=_optional_time(item, "failing_since"),
+        last_test=_last_test(item.get("last_test")),
+        lease_owner=item.get("lease_owner"),
+        lease_expires_at=int(lease_expires_at) if lease_expires_at is not None else None,
         revision=int(item.get("revision", 0)),
         auth_generation=int(item.get("auth_generation", 0)),
         link_generation=int(item.get("link_generation", 0)),

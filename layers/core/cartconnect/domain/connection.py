@@ -24,6 +24,17 @@ class LastError:
 
 
 @dataclass(frozen=True, slots=True)
+class LastTest:
+    """The outcome of the last "test connection" (a call to the store's API with the access token)."""
+
+    online: bool
+    checked_at: datetime
+    http_status: int | None
+    detail: str
+    store_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
     tenant: str
     id: str
@@ -41,6 +52,12 @@ class Connection:
     refresh_due_at: datetime | None = None
     last_refreshed_at: datetime | None = None
     consecutive_failures: int = 0
+    # When the current run of failed refreshes began (None while refreshes succeed).
+    failing_since: datetime | None = None
+    last_test: LastTest | None = None
+    # The refresh lease (docs/lifecycle.md): who is refreshing the tokens now, until when (epoch ms).
+    lease_owner: str | None = None
+    lease_expires_at: int | None = None
     # Bumped by every management write; PATCH and DELETE are conditioned on it.
     revision: int = 0
     # Bumped when the authorization is voided (new store, app, scope or callback): a callback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -21,6 +22,7 @@ def problem(
     type_slug: str,
     errors: list[dict[str, str]] | None = None,
     extra: dict[str, Any] | None = None,
+    retry_after_seconds: float | None = None,
 ) -> Response[str]:
     body: dict[str, Any] = {
         "type": f"{TYPE_BASE}{type_slug}",
@@ -32,11 +34,14 @@ def problem(
         body["errors"] = errors
     if extra:
         body.update(extra)
+    headers = {"Cache-Control": "no-store"}
+    if retry_after_seconds is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after_seconds)))
     return Response(
         status_code=status,
         content_type=PROBLEM_CONTENT_TYPE,
         body=json.dumps(body),
-        headers={"Cache-Control": "no-store"},
+        headers=headers,
     )
 
 
@@ -46,7 +51,15 @@ def from_domain_error(error: DomainError) -> Response[str]:
         errors = [{"field": error.field, "message": error.message}]
     elif isinstance(error, Conflict) and error.field:
         errors = [{"field": error.field, "message": error.detail}]
-    return problem(error.status, error.title, error.detail, type_slug=error.type_slug, errors=errors)
+    return problem(
+        error.status,
+        error.title,
+        error.detail,
+        type_slug=error.type_slug,
+        errors=errors,
+        extra=error.extra,
+        retry_after_seconds=error.retry_after_seconds,
+    )
 
 
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:

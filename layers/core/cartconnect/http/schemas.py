@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-from cartconnect.domain.connection import Connection, ConnectionStatus
+from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
 from cartconnect.domain.iclient import IClient
-from cartconnect.scopes import Scope
+from cartconnect.scopes import SCOPES, Scope
 
 SECRET_MASK = "********"
 
 
+# Refused in names and secrets: control characters (C0, DEL, C1) and the invisible format characters of the
+# Basic Multilingual Plane (Unicode category Cf: soft hyphen, zero-width and bidirectional controls, word
+# joiners, BOM, ...). One class, used both to validate and as the documented `pattern`, so the OpenAPI
+# description says exactly what is refused (and it does not change with the runtime's Unicode version).
+_NOT_PRINTABLE = (
+    r"\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    r"\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+PRINTABLE_PATTERN = rf"^[^{_NOT_PRINTABLE}]*$"
+# A name: printable, and not only white space (names are trimmed, then must not be empty).
+NAME_PATTERN = rf"^[^{_NOT_PRINTABLE}]*[^\s{_NOT_PRINTABLE}][^{_NOT_PRINTABLE}]*$"
+_PRINTABLE = re.compile(PRINTABLE_PATTERN)
+
+
 def _printable(value: str) -> str:
-    if any(unicodedata.category(char) in {"Cc", "Cf"} for char in value):
+    if not _PRINTABLE.fullmatch(value):
         raise ValueError("must not contain control characters")
     return value
 
@@ -27,7 +50,10 @@ def _printable_secret(value: SecretStr) -> SecretStr:
 
 
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_printable)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_printable),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME_PATTERN}),
 ]
 ClientId = Annotated[
     str,
@@ -38,6 +64,17 @@ ClientSecret = Annotated[
     SecretStr,
     Field(min_length=1, max_length=1024, description="The store app's App secret; write-only"),
     AfterValidator(_printable_secret),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "password",
+            "writeOnly": True,
+            "minLength": 1,
+            "maxLength": 1024,
+            "pattern": PRINTABLE_PATTERN,
+            "description": "The store app's App secret; write-only",
+        }
+    ),
 ]
 IClientId = Annotated[str, StringConstraints(min_length=4, max_length=64, pattern=r"^icl_[0-9a-z]+$")]
 Subdomain = Annotated[
@@ -49,8 +86,14 @@ Subdomain = Annotated[
         examples=["mystore.cart.com"],
     ),
 ]
+# Validated by the domain (its message names the unknown scopes); the description lists the catalog.
+ScopeName = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    WithJsonSchema({"type": "string", "enum": [scope.name for scope in SCOPES]}),
+]
 ScopeList = Annotated[
-    list[Annotated[str, StringConstraints(max_length=64)]],
+    list[ScopeName],
     Field(min_length=1, max_length=50, examples=[["read_orders", "catalog"]]),
 ]
 CallbackUrl = Annotated[str, Field(min_length=1, max_length=2048)]
@@ -66,10 +109,12 @@ class IClientCreate(_Input):
     client_secret: ClientSecret
 
 
+# PATCH: a field left out keeps its value. null is refused (422) except where it means "back to the
+# default", so the description does not offer null (SkipJsonSchema) where the code refuses it.
 class IClientPatch(_Input):
-    name: Name | None = None
-    client_id: ClientId | None = None
-    client_secret: ClientSecret | None = None
+    name: Name | SkipJsonSchema[None] = None
+    client_id: ClientId | SkipJsonSchema[None] = None
+    client_secret: ClientSecret | SkipJsonSchema[None] = None
 
 
 class ConnectionCreate(_Input):
@@ -83,10 +128,10 @@ class ConnectionCreate(_Input):
 
 
 class ConnectionPatch(_Input):
-    name: Name | None = None
-    subdomain: Subdomain | None = None
-    iclient_id: IClientId | None = None
-    scopes: ScopeList | None = None
+    name: Name | SkipJsonSchema[None] = None
+    subdomain: Subdomain | SkipJsonSchema[None] = None
+    iclient_id: IClientId | SkipJsonSchema[None] = None
+    scopes: ScopeList | SkipJsonSchema[None] = None
     callback_url: CallbackUrl | None = Field(
         default=None, description="null resets it to this deployment's /oauth2/callback URL"
     )
@@ -127,6 +172,24 @@ class LastErrorOut(BaseModel):
     at: datetime
 
 
+class LastTestOut(BaseModel):
+    online: bool = Field(description="The store answered GET /api/v1/stores with the access token")
+    checked_at: datetime
+    http_status: int | None = Field(description="The store's HTTP status; null when it could not be reached")
+    detail: str
+    store_name: str | None = None
+
+    @classmethod
+    def of(cls, test: LastTest) -> LastTestOut:
+        return cls(
+            online=test.online,
+            checked_at=test.checked_at,
+            http_status=test.http_status,
+            detail=test.detail,
+            store_name=test.store_name,
+        )
+
+
 class ConnectionOut(BaseModel):
     id: str
     name: str
@@ -137,10 +200,14 @@ class ConnectionOut(BaseModel):
     status: ConnectionStatus
     token_version: int
     expires_at: datetime | None = Field(description="When the access token expires; null if it never does")
-    next_refresh_at: datetime | None
+    next_refresh_at: datetime | None = Field(
+        description="When the token is refreshed next (after failures: the next retry); null if never"
+    )
     last_refreshed_at: datetime | None
-    consecutive_failures: int
+    consecutive_failures: int = Field(description="Refreshes that failed in a row since the last success")
+    failing_since: datetime | None = Field(description="When the current run of failed refreshes began")
     last_error: LastErrorOut | None
+    last_test: LastTestOut | None = Field(description="The last POST /v1/connections/{id}/test")
     created_at: datetime
     updated_at: datetime
 
@@ -160,7 +227,9 @@ class ConnectionOut(BaseModel):
             next_refresh_at=connection.refresh_due_at,
             last_refreshed_at=connection.last_refreshed_at,
             consecutive_failures=connection.consecutive_failures,
+            failing_since=connection.failing_since,
             last_error=LastErrorOut(code=error.code, message=error.message, at=error.at) if error else None,
+            last_test=LastTestOut.of(connection.last_test) if connection.last_test else None,
             created_at=connection.created_at,
             updated_at=connection.updated_at,
         )
@@ -175,6 +244,18 @@ class CreatedConnectionOut(ConnectionOut):
 class AuthorizeLinkOut(BaseModel):
     authorize_url: str = Field(description="One-time link (valid 10 minutes); earlier links stop working")
     expires_in: int = Field(description="Seconds the link stays valid")
+
+
+class TokenOut(BaseModel):
+    """The only response that ever carries a token."""
+
+    access_token: str = Field(description="Send it to the store as the X-AC-Auth-Token header")
+    expires_at: datetime | None = Field(description="When it expires; null if it never does")
+    token_version: int = Field(description="Goes up by one with every new token")
+
+
+class ConnectionTestOut(LastTestOut):
+    pass
 
 
 class ConnectionPage(BaseModel):
@@ -196,6 +277,12 @@ class ScopeCatalog(BaseModel):
     items: list[ScopeOut]
 
 
+class GatewayMessage(BaseModel):
+    """API Gateway's own error body (e.g. its JWT authorizer's 401)."""
+
+    message: str = Field(examples=["Unauthorized"])
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 
@@ -204,3 +291,17 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, str]] | None = None
+
+
+class AuthorizationRequiredProblem(Problem):
+    """409: the connection is pending authorization or needs re-authorization."""
+
+    connection_status: ConnectionStatus
+    authorize_url: str = Field(description="One-time link (valid 10 minutes) for a store admin to authorize")
+    authorize_url_expires_in: int
+
+
+class RefreshProblem(Problem):
+    """502/503: no valid token now; retry after the Retry-After header's seconds."""
+
+    code: str | None = Field(default=None, description="Why the refresh failed (e.g. store_unavailable)")

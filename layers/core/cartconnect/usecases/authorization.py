@@ -226,7 +226,7 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
     sealed = token_vault.seal(
         state.tenant, connection.id, token_vault.Tokens(tokens.access_token, tokens.refresh_token)
     )
-    due = refresh_due_at(issued_at=issued_at, expires_at=tokens.expires_at)
+    due = refresh_due_at(issued_at=issued_at, expires_at=tokens.expires_at, lead=settings.refresh_lead)
     stored = connection_repository.store_authorization(
         connection,
         auth_generation=state.auth_generation,

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from cartconnect import hosts
-from cartconnect.adapters import connection_repository
+from cartconnect.adapters import connection_repository, events
 from cartconnect.clock import utc_now
 from cartconnect.domain.connection import AUTHORIZATION_FIELDS, Connection, ConnectionStatus
 from cartconnect.errors import InvalidField
@@ -120,5 +120,14 @@ def update(tenant: str, connection_id: str, changes: dict[str, Any], *, origin: 
 
 
 def delete(tenant: str, connection_id: str) -> None:
-    connection_repository.delete(get(tenant, connection_id))
+    """Delete it (a refresh in flight never brings it back: its writes need the item to exist)."""
+    connection = get(tenant, connection_id)
+    connection_repository.delete(connection)
+    events.publish(
+        "connection.deleted",
+        tenant=tenant,
+        connection_id=connection_id,
+        status=connection.status.value,
+        iclient_id=connection.iclient_id,
+    )
     logger.info("connection deleted", extra={"connection_id": connection_id})

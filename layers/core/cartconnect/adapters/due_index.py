@@ -1,0 +1,85 @@
+"""The sparse, sharded `due_for_refresh` index: which connections are due, without a Scan.
+
+The index projects keys only (pk, sk, due_pk, due_sk), so a page of due keys is followed by one
+BatchGetItem for what a refresh message carries (the token version) and to drop entries the
+eventually consistent index still shows after a refresh moved them on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cartconnect.adapters import table
+from cartconnect.adapters.connection_repository import SK_PREFIX
+from cartconnect.clock import from_iso
+from cartconnect.refresh_schedule import DUE_INDEX, due_bound, due_partition
+
+BATCH_GET_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class DueConnection:
+    tenant: str
+    connection_id: str
+    token_version: int
+    status: str
+    refresh_due_at: datetime | None
+
+
+def query_page(
+    shard: int, *, now: datetime, limit: int, start_key: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of due keys of one shard (oldest due first), and where the next page starts."""
+    request: dict[str, Any] = {
+        "TableName": table.table_name(),
+        "IndexName": DUE_INDEX,
+        "KeyConditionExpression": "due_pk = :pk AND due_sk < :bound",
+        "ExpressionAttributeValues": {":pk": {"S": due_partition(shard)}, ":bound": {"S": due_bound(now)}},
+        "Limit": limit,
+    }
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    response = table.client().query(**request)
+    keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in response.get("Items", [])]
+    return keys, response.get("LastEvaluatedKey") or None
+
+
+def read(keys: list[dict[str, Any]]) -> list[DueConnection]:
+    """The due fields of these connections (eventually consistent reads: the worker re-reads under
+    its lease). Connections deleted since are skipped."""
+    found: list[DueConnection] = []
+    for offset in range(0, len(keys), BATCH_GET_LIMIT):
+        pending: list[Any] = keys[offset : offset + BATCH_GET_LIMIT]
+        for attempt in range(8):
+            response = table.client().batch_get_item(
+                RequestItems={
+                    table.table_name(): {
+                        "Keys": pending,
+                        "ProjectionExpression": "sk, tenant, id, token_version, #status, refresh_due_at",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                    }
+                }
+            )
+            for raw in response.get("Responses", {}).get(table.table_name(), []):
+                item = table.unmarshal(raw)
+                if not str(item.get("sk", "")).startswith(SK_PREFIX) or "tenant" not in item:
+                    continue
+                due = item.get("refresh_due_at")
+                found.append(
+                    DueConnection(
+                        tenant=str(item["tenant"]),
+                        connection_id=str(item["id"]),
+                        token_version=int(item.get("token_version", 0)),
+                        status=str(item.get("status", "")),
+                        refresh_due_at=from_iso(due) if due else None,
+                    )
+                )
+            unprocessed: dict[str, Any] = dict(response.get("UnprocessedKeys") or {})
+            pending = list(unprocessed.get(table.table_name(), {}).get("Keys", []))
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    return found

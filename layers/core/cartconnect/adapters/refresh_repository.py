@@ -1,0 +1,260 @@
+"""Token lifecycle writes on the connection item: the refresh lease, new tokens, failures, test results.
+
+Every write here is conditional and starts with attribute_exists(pk): an UpdateItem without it would
+create the item, so a connection deleted mid-refresh would come back. Writes that carry the outcome
+of a refresh are fenced on the token version read under the lease AND on still holding the lease:
+if either moved, the newer state wins and nothing is overwritten. None of them bump `revision` (the
+management API's optimistic lock), so a refresh never makes a concurrent PATCH or DELETE fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cartconnect.adapters import table
+from cartconnect.adapters.connection_repository import from_item, item_key, status_pk
+from cartconnect.clock import to_iso
+from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
+
+LEASE_ATTRIBUTES = "lease_owner, lease_expires_at"
+_OWNED = "attribute_exists(pk) AND lease_owner = :owner"
+_FENCED = "attribute_exists(pk) AND token_version = :version AND lease_owner = :owner"
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class LeaseAttempt:
+    """`connection` is the item as it stands (None: it does not exist); `acquired` says whether it is
+    ours. When acquired, `connection` (and `sealed_tokens`) is the item read back by the lease write
+    itself (strongly consistent): the re-read of the pipeline costs no extra request."""
+
+    connection: Connection | None
+    acquired: bool
+    sealed_tokens: bytes | None = field(default=None, repr=False)
+
+
+def _sealed(item: table.Item) -> bytes | None:
+    value = item.get("sealed_tokens")
+    return bytes(value) if value is not None else None
+
+
+def read_with_tokens(tenant: str, connection_id: str) -> tuple[Connection, bytes | None] | None:
+    """The connection and its sealed tokens (strongly consistent), or None if it does not exist."""
+    response = table.client().get_item(
+        TableName=table.table_name(), Key=item_key(tenant, connection_id), ConsistentRead=True
+    )
+    raw = response.get("Item")
+    if not raw:
+        return None
+    item = table.unmarshal(raw)
+    return from_item(item), _sealed(item)
+
+
+def acquire_lease(
+    tenant: str, connection_id: str, *, owner: str, now: datetime, seconds: float
+) -> LeaseAttempt:
+    """Take the refresh lease if nobody holds it or the holder's lease has expired."""
+    now_ms = epoch_ms(now)
+    try:
+        response = table.client().update_item(
+            TableName=table.table_name(),
+            Key=item_key(tenant, connection_id),
+            UpdateExpression="SET lease_owner = :owner, lease_expires_at = :expires",
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(lease_owner) OR lease_expires_at < :now)"
+            ),
+            ExpressionAttributeValues=table.marshal(
+                {":owner": owner, ":expires": now_ms + int(seconds * 1000), ":now": now_ms}
+            ),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if not table.is_conditional_failure(error):
+            raise
+        failed: dict[str, Any] = dict(error.response)
+        old: dict[str, Any] | None = failed.get("Item")
+        return LeaseAttempt(from_item(table.unmarshal(old)) if old else None, acquired=False)
+    item = table.unmarshal(response["Attributes"])
+    return LeaseAttempt(from_item(item), acquired=True, sealed_tokens=_sealed(item))
+
+
+def release_lease(tenant: str, connection_id: str, *, owner: str) -> bool:
+    """Give the lease back, only if it is still ours (False: it expired and someone else took it, or
+    the connection is gone)."""
+    try:
+        table.client().update_item(
+            TableName=table.table_name(),
+            Key=item_key(tenant, connection_id),
+            UpdateExpression=f"REMOVE {LEASE_ATTRIBUTES}",
+            ConditionExpression=_OWNED,
+            ExpressionAttributeValues=table.marshal({":owner": owner}),
+        )
+    except ClientError as error:
+        if table.is_conditional_failure(error):
+            return False
+        raise
+    return True
+
+
+def _fenced_update(
+    connection: Connection,
+    *,
+    owner: str,
+    assignments: list[str],
+    removals: list[str],
+    values: dict[str, Any],
+    names: dict[str, str] | None = None,
+) -> Connection | None:
+    """One fenced UpdateItem that also releases the lease. None when the fence refused it; other
+    errors (throttling, a network failure) propagate so the caller can retry."""
+    values = {**values, ":version": connection.token_version, ":owner": owner}
+    expression = f"SET {', '.join(assignments)} REMOVE {', '.join([*removals, LEASE_ATTRIBUTES])}"
+    request: dict[str, Any] = {
+        "TableName": table.table_name(),
+        "Key": item_key(connection.tenant, connection.id),
+        "UpdateExpression": expression,
+        "ConditionExpression": _FENCED,
+        "ExpressionAttributeValues": table.marshal(values),
+        "ReturnValues": "ALL_NEW",
+    }
+    if names:
+        request["ExpressionAttributeNames"] = names
+    try:
+        response = table.client().update_item(**request)
+    except ClientError as error:
+        if table.is_conditional_failure(error):
+            return None
+        raise
+    return from_item(table.unmarshal(response["Attributes"]))
+
+
+def store_refreshed(
+    connection: Connection,
+    *,
+    owner: str,
+    sealed_tokens: bytes,
+    expires_at: datetime | None,
+    refresh_due_at: datetime | None,
+    due_keys: dict[str, str] | None,
+    now: datetime,
+) -> Connection | None:
+    """The new token pair: token_version + 1, failures cleared, next due time, lease released."""
+    values: dict[str, Any] = {":sealed": sealed_tokens, ":now": to_iso(now), ":zero": 0, ":one": 1}
+    assignments = [
+        "sealed_tokens = :sealed",
+        "token_version = token_version + :one",
+        "last_refreshed_at = :now",
+        "consecutive_failures = :zero",
+    ]
+    removals = ["last_error", "failing_since"]
+    for name, value in (("expires_at", expires_at), ("refresh_due_at", refresh_due_at)):
+        if value is None:
+            removals.append(name)
+        else:
+            assignments.append(f"{name} = :{name}")
+            values[f":{name}"] = to_iso(value)
+    if due_keys is None:
+        removals += ["due_pk", "due_sk"]  # a token that never expires is never due
+    else:
+        assignments += ["due_pk = :due_pk", "due_sk = :due_sk"]
+        values.update({":due_pk": due_keys["due_pk"], ":due_sk": due_keys["due_sk"]})
+    return _fenced_update(connection, owner=owner, assignments=assignments, removals=removals, values=values)
+
+
+def record_failure(
+    connection: Connection,
+    *,
+    owner: str,
+    code: str,
+    message: str,
+    now: datetime,
+    next_attempt_at: datetime,
+    due_keys: dict[str, str],
+) -> Connection | None:
+    """A transient failure: the connection stays active, with last_error, one more consecutive
+    failure, failing_since kept from the first failure of the run, and the next attempt as its due time."""
+    return _fenced_update(
+        connection,
+        owner=owner,
+        assignments=[
+            "last_error = :error",
+            "consecutive_failures = if_not_exists(consecutive_failures, :zero) + :one",
+            "failing_since = if_not_exists(failing_since, :now)",
+            "refresh_due_at = :next",
+            "due_pk = :due_pk",
+            "due_sk = :due_sk",
+        ],
+        removals=[],
+        values={
+            ":error": {"code": code, "message": message, "at": to_iso(now)},
+            ":zero": 0,
+            ":one": 1,
+            ":now": to_iso(now),
+            ":next": to_iso(next_attempt_at),
+            ":due_pk": due_keys["due_pk"],
+            ":due_sk": due_keys["due_sk"],
+        },
+    )
+
+
+def mark_needs_reauthorization(
+    connection: Connection, *, owner: str, code: str, message: str, now: datetime
+) -> Connection | None:
+    """A permanent failure: status needs_reauthorization, no longer scheduled, tokens dropped (the
+    store refused them). A new authorization (the callback) makes it active again."""
+    return _fenced_update(
+        connection,
+        owner=owner,
+        assignments=[
+            "#status = :status",
+            "status_pk = :status_pk",
+            "last_error = :error",
+            "updated_at = :now",
+            "consecutive_failures = if_not_exists(consecutive_failures, :zero) + :one",
+            "failing_since = if_not_exists(failing_since, :now)",
+        ],
+        removals=["sealed_tokens", "refresh_due_at", "due_pk", "due_sk"],
+        values={
+            ":status": ConnectionStatus.NEEDS_REAUTHORIZATION.value,
+            ":status_pk": status_pk(connection.tenant, ConnectionStatus.NEEDS_REAUTHORIZATION),
+            ":error": {"code": code, "message": message, "at": to_iso(now)},
+            ":now": to_iso(now),
+            ":zero": 0,
+            ":one": 1,
+        },
+        names={"#status": "status"},
+    )
+
+
+def record_test(tenant: str, connection_id: str, result: LastTest) -> bool:
+    """Keep the outcome of a connection test on the item (False if the connection is gone)."""
+    value: dict[str, Any] = {
+        "online": result.online,
+        "checked_at": to_iso(result.checked_at),
+        "http_status": result.http_status,
+        "detail": result.detail,
+        "store_name": result.store_name,
+    }
+    try:
+        table.client().update_item(
+            TableName=table.table_name(),
+            Key=item_key(tenant, connection_id),
+            UpdateExpression="SET last_test = :test",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=table.marshal(
+                {":test": {k: v for k, v in value.items() if v is not None}}
+            ),
+        )
+    except ClientError as error:
+        if table.is_conditional_failure(error):
+            return False
+        raise
+    return True

@@ -1,0 +1,101 @@
+"""The refresh scheduler: one tick finds the connections whose refresh is due and enqueues them.
+
+Due connections come from the sparse, sharded `due_for_refresh` index (never a Scan): the 32 shards
+are queried in parallel threads, page by page, oldest due first, and each page is enqueued at once
+(SendMessageBatch, 10 per request). A tick is bounded in time: it stops starting pages when the
+Lambda's remaining time runs low, and whatever it did not reach is still due at the next tick.
+Enqueuing a connection twice is harmless: the worker re-reads it under its lease.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from cartconnect import clock
+from cartconnect.adapters import due_index, refresh_queue
+from cartconnect.adapters.refresh_queue import RefreshMessage
+from cartconnect.domain.connection import ConnectionStatus
+from cartconnect.observability import logger
+from cartconnect.refresh_schedule import DUE_SHARDS
+
+# Stop starting pages when less than this remains of the Lambda's time.
+RESERVE_MS = 10_000
+PAGE_SIZE = 500
+PARALLEL_SHARDS = 8
+
+
+@dataclass
+class TickResult:
+    due: int = 0  # due connections found (index entries whose item is still due)
+    enqueued: int = 0
+    stale: int = 0  # index entries whose item has moved on (refreshed, deleted, inactive)
+    shards_done: int = 0
+    shards_total: int = DUE_SHARDS
+    complete: bool = True  # False: time ran out; the rest is reached next tick
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
+
+
+class _Tick:
+    def __init__(
+        self, now: datetime, remaining_ms: Callable[[], int], reserve_ms: int, page_size: int
+    ) -> None:
+        self.now = now
+        self.remaining_ms = remaining_ms
+        self.reserve_ms = reserve_ms
+        self.page_size = page_size
+        self.result = TickResult()
+        self._lock = threading.Lock()
+
+    def time_left(self) -> bool:
+        return self.remaining_ms() > self.reserve_ms
+
+    def shard(self, shard: int) -> None:
+        start: dict[str, object] | None = None
+        while True:
+            if not self.time_left():
+                with self._lock:
+                    self.result.complete = False
+                return
+            keys, start = due_index.query_page(shard, now=self.now, limit=self.page_size, start_key=start)
+            candidates = due_index.read(keys)
+            due = [
+                RefreshMessage(c.tenant, c.connection_id, c.token_version)
+                for c in candidates
+                if c.status == ConnectionStatus.ACTIVE.value
+                and c.refresh_due_at is not None
+                and c.refresh_due_at <= self.now
+            ]
+            sent = refresh_queue.send(due) if due else 0
+            with self._lock:
+                self.result.due += len(due)
+                self.result.enqueued += sent
+                self.result.stale += len(keys) - len(due)
+            if start is None:
+                with self._lock:
+                    self.result.shards_done += 1
+                return
+
+
+def tick(
+    *,
+    remaining_ms: Callable[[], int],
+    reserve_ms: int = RESERVE_MS,
+    page_size: int = PAGE_SIZE,
+    parallel: int = PARALLEL_SHARDS,
+) -> TickResult:
+    """Enqueue every connection due now (as far as the time allows)."""
+    run = _Tick(clock.utc_now(), remaining_ms, reserve_ms, page_size)
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="due-shard") as pool:
+        futures = [pool.submit(run.shard, shard) for shard in range(DUE_SHARDS)]
+    errors = [error for error in (future.exception() for future in futures) if error is not None]
+    logger.info("refresh tick", extra={**run.result.as_dict(), "failed_shards": len(errors)})
+    if errors:
+        # The other shards were served; the failed ones are still due at the next tick.
+        raise errors[0]
+    return run.result

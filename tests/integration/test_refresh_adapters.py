@@ -1,0 +1,328 @@
+"""The token lifecycle's adapters against the local stack's DynamoDB and SQS (moto): the lease and its
+fences, the per-store call budget, the due index and the scheduler tick, the local schedule."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from cartconnect.adapters import (
+    connection_repository,
+    due_index,
+    refresh_repository,
+    store_rate_limiter,
+    table,
+)
+from cartconnect.clock import to_iso, utc_now
+from cartconnect.domain.connection import Connection, ConnectionStatus
+from cartconnect.refresh_schedule import DUE_SHARDS, due_keys, shard_of
+from cartconnect.settings import get_settings
+from cartconnect.usecases import refresh_scheduler
+from cartconnect_dev.scheduler import RefreshDueReport, ScheduleRunner, run_refresh_due
+
+
+def _connection(tenant: str, *, due_in: timedelta | None = None, version: int = 3) -> Connection:
+    """Put a connection item straight into the table (no iClient, no tokens): enough for the lease,
+    the fences and the due index."""
+    now = utc_now()
+    connection = Connection(
+        tenant=tenant,
+        id=f"con_{uuid.uuid4().hex[:26]}",
+        name="direct",
+        subdomain="direct.cart.com",
+        iclient_id="icl_direct",
+        callback_url="https://example.test/oauth2/callback",
+        scopes=("read_orders",),
+        status=ConnectionStatus.ACTIVE,
+        created_at=now,
+        updated_at=now,
+        token_version=version,
+    )
+    item = connection_repository._to_item(connection)
+    if due_in is not None:
+        due = now + due_in
+        item.update({"refresh_due_at": to_iso(due), "expires_at": to_iso(due + timedelta(minutes=15))})
+        item.update(due_keys(connection.id, due))
+    table.client().put_item(TableName=table.table_name(), Item=table.marshal(item))
+    return connection
+
+
+def _delete(connection: Connection) -> None:
+    table.client().delete_item(
+        TableName=table.table_name(), Key=connection_repository.item_key(connection.tenant, connection.id)
+    )
+
+
+def _exists(connection: Connection) -> bool:
+    return connection_repository.get(connection.tenant, connection.id) is not None
+
+
+# -- the lease ---------------------------------------------------------------------------------------
+
+
+def test_one_lease_at_a_time_until_it_expires(local_stack, unique_tenant):
+    connection = _connection(unique_tenant)
+    now = utc_now()
+    first = refresh_repository.acquire_lease(unique_tenant, connection.id, owner="a", now=now, seconds=60)
+    assert first.acquired and first.connection.lease_owner == "a"
+    assert first.connection.lease_expires_at == refresh_repository.epoch_ms(now) + 60_000
+    busy = refresh_repository.acquire_lease(unique_tenant, connection.id, owner="b", now=now, seconds=60)
+    assert not busy.acquired and busy.connection.lease_owner == "a"
+    later = now + timedelta(seconds=61)
+    taken = refresh_repository.acquire_lease(unique_tenant, connection.id, owner="b", now=later, seconds=60)
+    assert taken.acquired and taken.connection.lease_owner == "b"
+    assert not refresh_repository.release_lease(unique_tenant, connection.id, owner="a")
+    assert refresh_repository.release_lease(unique_tenant, connection.id, owner="b")
+    assert connection_repository.get(unique_tenant, connection.id).lease_owner is None
+
+
+def test_concurrent_lease_attempts_have_one_winner(local_stack, unique_tenant):
+    connection = _connection(unique_tenant)
+    barrier = threading.Barrier(20)
+
+    def attempt(index: int) -> bool:
+        barrier.wait()
+        return refresh_repository.acquire_lease(
+            unique_tenant, connection.id, owner=f"w{index}", now=utc_now(), seconds=60
+        ).acquired
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert sum(pool.map(attempt, range(20))) == 1
+
+
+def test_no_lease_and_no_write_brings_a_deleted_connection_back(local_stack, unique_tenant):
+    connection = _connection(unique_tenant)
+    lease = refresh_repository.acquire_lease(
+        unique_tenant, connection.id, owner="a", now=utc_now(), seconds=60
+    )
+    _delete(connection)
+    now = utc_now()
+    assert (
+        refresh_repository.acquire_lease(
+            unique_tenant, connection.id, owner="b", now=now, seconds=60
+        ).connection
+        is None
+    )
+    assert (
+        refresh_repository.store_refreshed(
+            lease.connection,
+            owner="a",
+            sealed_tokens=b"x",
+            expires_at=None,
+            refresh_due_at=None,
+            due_keys=None,
+            now=now,
+        )
+        is None
+    )
+    assert (
+        refresh_repository.record_failure(
+            lease.connection,
+            owner="a",
+            code="c",
+            message="m",
+            now=now,
+            next_attempt_at=now,
+            due_keys=due_keys("x", now),
+        )
+        is None
+    )
+    assert (
+        refresh_repository.mark_needs_reauthorization(
+            lease.connection, owner="a", code="c", message="m", now=now
+        )
+        is None
+    )
+    assert not refresh_repository.release_lease(unique_tenant, connection.id, owner="a")
+    from cartconnect.domain.connection import LastTest
+
+    assert not refresh_repository.record_test(unique_tenant, connection.id, LastTest(True, now, 200, "ok"))
+    assert not _exists(connection)
+
+
+def test_the_fence_needs_the_version_read_and_the_lease(local_stack, unique_tenant):
+    connection = _connection(unique_tenant, version=3)
+    now = utc_now()
+    lease = refresh_repository.acquire_lease(unique_tenant, connection.id, owner="a", now=now, seconds=60)
+    write = {
+        "sealed_tokens": b"new",
+        "expires_at": None,
+        "refresh_due_at": None,
+        "due_keys": None,
+        "now": now,
+    }
+    assert refresh_repository.store_refreshed(lease.connection, owner="b", **write) is None  # not the holder
+    import dataclasses
+
+    older = dataclasses.replace(lease.connection, token_version=2)
+    assert refresh_repository.store_refreshed(older, owner="a", **write) is None  # the version moved
+    stored = refresh_repository.store_refreshed(lease.connection, owner="a", **write)
+    assert stored.token_version == 4 and stored.lease_owner is None  # written, and the lease released
+    assert refresh_repository.store_refreshed(lease.connection, owner="a", **write) is None  # only once
+
+
+# -- the store's call budget -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def call_limit(local_stack):
+    previous = local_stack.env.get("STORE_CALL_LIMIT")
+
+    def set_limit(limit: int) -> None:
+        local_stack.update_env({"STORE_CALL_LIMIT": str(limit)})
+
+    yield set_limit
+    if previous is not None:
+        local_stack.update_env({"STORE_CALL_LIMIT": previous})
+    else:
+        local_stack.update_env({"STORE_CALL_LIMIT": "50"})
+
+
+def test_a_store_never_gets_more_than_its_limit_in_ten_seconds(local_stack, call_limit):
+    call_limit(10)
+    assert get_settings().store_call_limit == 10
+    host = f"budget-{uuid.uuid4().hex[:8]}.cart.com"
+    window_start = 1_700_000_000.0  # a window boundary (a multiple of 10 s)
+    other_host = f"other-{uuid.uuid4().hex[:8]}.cart.com"
+    assert store_rate_limiter.try_acquire(other_host, now=window_start) is None  # (warms the client)
+
+    def call(now: float) -> float | None:
+        return store_rate_limiter.try_acquire(host, now=now)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        first = list(pool.map(call, [window_start + 9.5] * 12))
+    assert sum(wait is None for wait in first) == 5
+    assert all(wait is not None and 0 < wait <= 0.5 + 1e-6 for wait in first if wait is not None)
+    second = [call(window_start + 10.1) for _ in range(8)]
+    assert sum(wait is None for wait in second) == 5
+    # 10 calls within the 0.6 s around the boundary: never more than the limit in any 10 s.
+    assert store_rate_limiter.try_acquire(other_host, now=window_start + 10.1) is None
+
+
+# -- the due index and the scheduler tick -------------------------------------------------------------
+
+
+def _our_messages(local_stack, connection_ids: set[str]) -> list[dict]:
+    """Take this test's refresh messages off the queue (others stay)."""
+    sqs = local_stack.aws_client("sqs")
+    url = local_stack.resources["RefreshQueue"].ref
+    ours: list[dict] = []
+    for _ in range(200):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not messages:
+            break
+        for message in messages:
+            body = json.loads(message["Body"])
+            if body["connection_id"] in connection_ids:
+                ours.append(body)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            else:
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        if len(ours) >= len(connection_ids):
+            break
+    return ours
+
+
+def test_the_tick_enqueues_exactly_the_due_connections_from_every_shard(local_stack, unique_tenant):
+    due = [_connection(unique_tenant, due_in=-timedelta(minutes=index + 1)) for index in range(20)]
+    later = _connection(unique_tenant, due_in=timedelta(minutes=5))
+    never = _connection(unique_tenant)
+    assert len({shard_of(connection.id) for connection in due}) > 10  # spread over the shards
+    try:
+        result = refresh_scheduler.tick(remaining_ms=lambda: 60_000, page_size=4)
+        assert result.complete and result.shards_done == DUE_SHARDS
+        assert result.enqueued >= len(due)
+        messages = _our_messages(local_stack, {c.id for c in [*due, later, never]})
+        assert sorted(m["connection_id"] for m in messages) == sorted(c.id for c in due)
+        assert {m["token_version"] for m in messages} == {3} and {m["tenant"] for m in messages} == {
+            unique_tenant
+        }
+    finally:
+        for connection in [*due, later, never]:
+            _delete(connection)
+
+
+def test_the_index_entry_of_a_refreshed_connection_is_stale_not_enqueued(local_stack, unique_tenant):
+    connection = _connection(unique_tenant, due_in=-timedelta(minutes=1))
+    try:
+        # The item moved on (refreshed) while the index still lists the old due time.
+        keys, _ = due_index.query_page(shard_of(connection.id), now=utc_now(), limit=1000, start_key=None)
+        assert {"pk": {"S": f"T#{unique_tenant}"}, "sk": {"S": f"CONN#{connection.id}"}} in keys
+        (found,) = [c for c in due_index.read(keys) if c.connection_id == connection.id]
+        assert found.token_version == 3 and found.status == "active"
+        table.client().update_item(
+            TableName=table.table_name(),
+            Key=connection_repository.item_key(unique_tenant, connection.id),
+            UpdateExpression="SET refresh_due_at = :later",
+            ExpressionAttributeValues={":later": {"S": to_iso(utc_now() + timedelta(hours=1))}},
+        )
+        refresh_scheduler.tick(remaining_ms=lambda: 60_000)
+        assert _our_messages(local_stack, {connection.id}) == []
+    finally:
+        _delete(connection)
+
+
+def test_the_tick_stops_when_time_runs_low(local_stack, unique_tenant):
+    connection = _connection(unique_tenant, due_in=-timedelta(minutes=1))
+    try:
+        result = refresh_scheduler.tick(remaining_ms=lambda: 5_000)  # below the reserve
+        assert (result.complete, result.shards_done, result.enqueued) == (False, 0, 0)
+        calls = iter(range(10_000))
+        # Time for a few pages only: some shards done, the rest left for the next tick.
+        result = refresh_scheduler.tick(remaining_ms=lambda: 60_000 if next(calls) < 10 else 0, parallel=1)
+        assert not result.complete and 0 < result.shards_done < DUE_SHARDS
+    finally:
+        _delete(connection)
+        _our_messages(local_stack, {connection.id})
+
+
+# -- the local schedule ----------------------------------------------------------------------------
+
+
+def test_the_schedule_runner_keeps_ticking_through_failures():
+    calls: list[int] = []
+    enough = threading.Event()
+
+    def tick() -> RefreshDueReport:
+        calls.append(1)
+        if len(calls) >= 3:
+            enough.set()
+        if len(calls) == 1:
+            raise RuntimeError("the first tick fails")
+        return RefreshDueReport()
+
+    runner = ScheduleRunner(tick, 0.01).start()
+    try:
+        assert enough.wait(10)
+    finally:
+        runner.stop()
+    count = len(calls)
+    assert count >= 3
+    assert not runner._thread.is_alive()
+    with pytest.raises(ValueError):
+        ScheduleRunner(tick, 0)
+
+
+def test_refresh_due_against_a_running_stack_by_its_state(local_stack):
+    """What `cartconnect-dev refresh-due` does: the Invoke API and moto's SQS, from another process."""
+    state = {
+        "api_url": local_stack.api_url,
+        "aws_endpoint": local_stack.aws_endpoint,
+        "resources": {logical_id: physical.ref for logical_id, physical in local_stack.resources.items()},
+    }
+    report = run_refresh_due(state)
+    assert set(report.scheduler) >= {"due", "enqueued", "complete"}
+    assert report.as_dict()["failed"] >= 0
+    with pytest.raises(RuntimeError, match="RefreshQueue"):
+        run_refresh_due(
+            {"api_url": local_stack.api_url, "aws_endpoint": local_stack.aws_endpoint, "resources": {}}
+        )

@@ -1,0 +1,271 @@
+"""The pure rules of the token lifecycle: classification, backoff, Retry-After, due times, messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cartconnect.adapters.refresh_queue import RefreshMessage
+from cartconnect.adapters.store_rate_limiter import window_budget
+from cartconnect.hosts import UnsafeStoreHost
+from cartconnect.provider import parse_retry_after
+from cartconnect.provider.errors import (
+    AccessTokenRejected,
+    GrantRefused,
+    ProviderResponseError,
+    ProviderUnavailable,
+    RateLimited,
+    RequestRejected,
+)
+from cartconnect.refresh_policy import (
+    BACKOFF_CAP_SECONDS,
+    MAX_VISIBILITY_SECONDS,
+    RETRY_CAP_SECONDS,
+    Failure,
+    FailureKind,
+    backoff_delay,
+    classify,
+    failing_too_long,
+    next_attempt_delay,
+    retry_delay,
+    wait_fits,
+)
+from cartconnect.refresh_schedule import (
+    DUE_SHARDS,
+    due_bound,
+    due_keys,
+    due_partition,
+    needs_refresh,
+    refresh_due_at,
+    shard_of,
+)
+
+NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+# -- classification --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "code", "retry_now"),
+    [
+        (GrantRefused("refresh", "refused", status_code=401), FailureKind.PERMANENT, "grant_refused", False),
+        (
+            GrantRefused("refresh", "bad signature", status_code=403),
+            FailureKind.PERMANENT,
+            "grant_refused",
+            False,
+        ),
+        (
+            RateLimited("refresh", "slow down", retry_after_seconds=7),
+            FailureKind.RATE_LIMITED,
+            "rate_limited",
+            True,
+        ),
+        (
+            ProviderUnavailable("refresh", "down", status_code=500),
+            FailureKind.TRANSIENT,
+            "store_unavailable",
+            True,
+        ),
+        (ProviderUnavailable("refresh", "timed out"), FailureKind.TRANSIENT, "store_unreachable", True),
+        (
+            ProviderResponseError("refresh", "HTML instead of JSON", status_code=200),
+            FailureKind.TRANSIENT,
+            "bad_store_response",
+            True,
+        ),
+        (
+            RequestRejected("refresh", "not found", status_code=404),
+            FailureKind.TRANSIENT,
+            "request_rejected",
+            False,
+        ),
+        (
+            AccessTokenRejected("stores", "rejected", status_code=401),
+            FailureKind.TRANSIENT,
+            "store_error",
+            True,
+        ),
+        (UnsafeStoreHost("subdomain", "does not resolve"), FailureKind.TRANSIENT, "unsafe_store_host", False),
+        (
+            ClientError({"Error": {"Code": "ThrottlingException"}}, "GetSecretValue"),
+            FailureKind.TRANSIENT,
+            "aws_error",
+            True,
+        ),
+        (EndpointConnectionError(endpoint_url="https://kms"), FailureKind.TRANSIENT, "aws_error", True),
+    ],
+)
+def test_classify(error, kind, code, retry_now):
+    failure = classify(error)
+    assert failure is not None
+    assert (failure.kind, failure.code, failure.retry_now) == (kind, code, retry_now)
+    assert failure.permanent is (kind is FailureKind.PERMANENT)
+
+
+def test_classify_keeps_status_and_retry_after_and_leaves_bugs_alone():
+    failure = classify(RateLimited("refresh", "slow down", retry_after_seconds=12.0))
+    assert failure.status_code == 429 and failure.retry_after_seconds == 12.0
+    assert (
+        classify(
+            ProviderUnavailable("refresh", "down", status_code=503, retry_after_seconds=3)
+        ).retry_after_seconds
+        == 3
+    )
+    assert classify(KeyError("bug")) is None
+    assert classify(ValueError("bug")) is None
+
+
+def test_failure_detail_is_the_providers_safe_text():
+    error = ProviderUnavailable(
+        "refresh", "store unavailable", status_code=502, provider_message="Bad Gateway"
+    )
+    assert classify(error).detail == "refresh: HTTP 502: store unavailable (store said: Bad Gateway)"
+
+
+# -- backoff and waits -----------------------------------------------------------------------------
+
+
+@given(attempt=st.integers(min_value=1, max_value=50), fraction=st.floats(min_value=0, max_value=1))
+def test_backoff_is_capped_and_jittered(attempt, fraction):
+    delay = backoff_delay(attempt, rand=lambda: fraction)
+    assert 0 <= delay <= min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** (attempt - 1))
+
+
+def test_backoff_grows_then_caps():
+    top = [backoff_delay(attempt, rand=lambda: 1.0) for attempt in range(1, 7)]
+    assert top == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert backoff_delay(3, rand=lambda: 0.0) == 0.0
+
+
+@given(failures=st.integers(min_value=0, max_value=200), fraction=st.floats(min_value=0, max_value=1))
+def test_retry_delay_is_never_immediate_and_capped(failures, fraction):
+    delay = retry_delay(failures, rand=lambda: fraction)
+    step = min(RETRY_CAP_SECONDS, 30 * 2 ** max(failures - 1, 0))
+    assert step / 2 <= delay <= step <= RETRY_CAP_SECONDS
+
+
+def test_next_attempt_honours_a_longer_retry_after_within_sqs_bounds():
+    rate_limited = Failure(FailureKind.RATE_LIMITED, "rate_limited", "x", 429, retry_after_seconds=600)
+    assert next_attempt_delay(rate_limited, 1, rand=lambda: 0.0) == 600
+    short = Failure(FailureKind.RATE_LIMITED, "rate_limited", "x", 429, retry_after_seconds=2)
+    assert next_attempt_delay(short, 1, rand=lambda: 0.0) == 15  # the backoff is longer
+    huge = Failure(FailureKind.RATE_LIMITED, "rate_limited", "x", 429, retry_after_seconds=10**9)
+    assert next_attempt_delay(huge, 1) == MAX_VISIBILITY_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("wait", "remaining", "fits"),
+    [(7, 55, True), (40, 55, True), (41, 55, False), (600, 55, False), (0, 14, False), (-1, 55, False)],
+)
+def test_a_wait_fits_only_with_a_whole_attempt_left(wait, remaining, fits):
+    assert wait_fits(wait, remaining_seconds=remaining, attempt_budget_seconds=15) is fits
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("2.5", 2.5),
+        (format_datetime(NOW + timedelta(seconds=30), usegmt=True), 30.0),
+        (format_datetime(NOW - timedelta(seconds=30), usegmt=True), 0.0),  # a date in the past: now
+        ("Sat, 01 Mar 2025 12:00:09 -0000", 9.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("-3", None),
+    ],
+)
+def test_retry_after_seconds_or_http_date(header, expected):
+    assert parse_retry_after(header, NOW) == expected
+
+
+def test_failing_too_long():
+    window = timedelta(days=4)
+    assert not failing_too_long(None, NOW, window)
+    assert not failing_too_long(NOW - timedelta(days=3, hours=23), NOW, window)
+    assert failing_too_long(NOW - timedelta(days=4), NOW, window)
+
+
+# -- due times -------------------------------------------------------------------------------------
+
+
+def test_refresh_due_is_the_lead_before_expiry():
+    issued = NOW
+    assert refresh_due_at(issued_at=issued, expires_at=issued + timedelta(hours=1)) == issued + timedelta(
+        minutes=45
+    )
+    assert refresh_due_at(
+        issued_at=issued, expires_at=issued + timedelta(hours=1), lead=timedelta(minutes=5)
+    ) == issued + timedelta(minutes=55)
+
+
+def test_a_short_token_is_refreshed_halfway_and_a_never_expiring_one_never():
+    assert refresh_due_at(issued_at=NOW, expires_at=NOW + timedelta(seconds=120)) == NOW + timedelta(
+        seconds=60
+    )
+    assert refresh_due_at(issued_at=NOW, expires_at=NOW - timedelta(seconds=5)) == NOW - timedelta(seconds=5)
+    assert refresh_due_at(issued_at=NOW, expires_at=None) is None
+
+
+def test_needs_refresh():
+    later = NOW + timedelta(minutes=10)
+    assert needs_refresh(refresh_due_at=NOW, expires_at=later, now=NOW)
+    assert not needs_refresh(refresh_due_at=later, expires_at=later + timedelta(hours=1), now=NOW)
+    # A retry time in the future, but the token about to expire: refresh.
+    assert needs_refresh(
+        refresh_due_at=later,
+        expires_at=NOW + timedelta(seconds=30),
+        now=NOW,
+        min_validity=timedelta(seconds=60),
+    )
+    assert not needs_refresh(refresh_due_at=None, expires_at=None, now=NOW + timedelta(days=3650))
+
+
+def test_due_keys_sort_by_time_and_the_bound_includes_exactly_the_due():
+    keys = due_keys("con_a", NOW)
+    assert keys["due_pk"] == due_partition(shard_of("con_a"))
+    assert keys["due_sk"] == "2025-03-01T12:00:00.000Z#con_a"
+    bound = due_bound(NOW)
+    assert keys["due_sk"] < bound
+    assert due_keys("con_zzzz", NOW)["due_sk"] < bound
+    assert due_keys("con_a", NOW + timedelta(milliseconds=1))["due_sk"] > bound
+    assert due_keys("con_a", NOW - timedelta(days=400))["due_sk"] < bound
+
+
+def test_shards_spread_connections():
+    shards = {shard_of(f"con_{index:05d}") for index in range(2000)}
+    assert shards == set(range(DUE_SHARDS))
+    assert due_partition(3) == "DUE#03"
+
+
+# -- messages and the call budget ------------------------------------------------------------------
+
+
+def test_refresh_message_round_trip_and_refusals():
+    message = RefreshMessage("acme", "con_x", 4)
+    assert RefreshMessage.from_json(message.to_json()) == message
+    for body in (
+        "not json",
+        "[]",
+        '{"tenant": "acme", "connection_id": "con_x"}',
+        '{"tenant": "acme", "connection_id": "con_x", "token_version": "4"}',
+        '{"tenant": "acme", "connection_id": "con_x", "token_version": true}',
+        '{"tenant": "", "connection_id": "con_x", "token_version": 4}',
+        '{"tenant": "acme", "connection_id": "con_x", "token_version": 4, "more": 1}',
+    ):
+        with pytest.raises(ValueError):
+            RefreshMessage.from_json(body)
+
+
+@pytest.mark.parametrize(("limit", "budget"), [(50, 25), (20, 10), (10, 5), (5, 2), (2, 1)])
+def test_a_window_spends_half_the_limit_so_no_ten_seconds_exceed_it(limit, budget):
+    assert window_budget(limit) == budget
+    assert 2 * window_budget(limit) <= limit
