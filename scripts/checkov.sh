@@ -102,32 +102,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 translated="$work/translated-template.json"
 
-# --- translate (the same code as scripts/lint-template.sh, step 4) ---------------------------------------
+# --- translate (scripts/sam_translate_offline.py, as scripts/lint-template.sh does) ---------------------
 echo "+ sam translate (offline) $template > translated-template.json"
-${offline[@]+"${offline[@]}"} "$tools/bin/python" - "$template" >"$translated" <<'PY'
-import json
-import sys
-
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-
-class NoManagedPolicyLookup:
-    """SAM asks IAM only for a managed policy name missing from its bundled list: refuse, offline."""
-
-    def load(self):
-        raise SystemExit("checkov: a managed policy name SAM does not know; use its ARN instead")
-
-
-with open(sys.argv[1], encoding="utf-8") as handle:
-    template = yaml_parse(handle.read())
-for resource in (template.get("Resources") or {}).values():
-    properties = resource.get("Properties") or {}
-    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-        if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
-            properties[key] = "s3://offline-lint/" + properties[key]
-json.dump(transform(template, {}, NoManagedPolicyLookup()), sys.stdout, indent=1)
-PY
+${offline[@]+"${offline[@]}"} "$tools/bin/python" "$(dirname "$0")/sam_translate_offline.py" "$template" >"$translated"
 
 # --- scan ---------------------------------------------------------------------------------------------
 # Run from the scratch directory (findings name translated-template.json; logical ids are the template's,

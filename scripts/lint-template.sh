@@ -66,30 +66,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 translated="$work/translated-template.json"
 echo "+ sam translate (offline) > $translated"
-if ${offline[@]+"${offline[@]}"} "$bin/python" - "$template" >"$translated" <<'PY'; then
-import json
-import sys
-
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-
-class NoManagedPolicyLookup:
-    """SAM asks IAM only for a managed policy name missing from its bundled list: refuse, offline."""
-
-    def load(self):
-        raise SystemExit("lint-template: a managed policy name SAM does not know; use its ARN instead")
-
-
-with open(sys.argv[1], encoding="utf-8") as handle:
-    template = yaml_parse(handle.read())
-for resource in (template.get("Resources") or {}).values():
-    properties = resource.get("Properties") or {}
-    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-        if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
-            properties[key] = "s3://offline-lint/" + properties[key]
-json.dump(transform(template, {}, NoManagedPolicyLookup()), sys.stdout, indent=1)
-PY
+if ${offline[@]+"${offline[@]}"} "$bin/python" "$(dirname "$0")/sam_translate_offline.py" "$template" >"$translated"; then
     run "$bin/cfn-lint" --include-checks I --regions us-east-1 -- "$translated"
 else
     failed=1
