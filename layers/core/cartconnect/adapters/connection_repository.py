@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -361,38 +362,22 @@ def next_link_generation(tenant: str, connection_id: str) -> Connection:
     return _updated(response)
 
 
-def store_authorization(
-    connection: Connection,
+def token_pair_update(
     *,
-    auth_generation: int,
     sealed_tokens: bytes,
-    expires_at: str | None,
-    refresh_due_at: str | None,
+    expires_at: datetime | None,
+    refresh_due_at: datetime | None,
     due_keys: dict[str, str] | None,
-    now: str,
-) -> Connection | None:
-    """Activate with new tokens, unless the authorization was voided or the connection deleted since.
-
-    Bumping token_version fences any refresh in flight for the previous tokens.
-    """
-    values: dict[str, Any] = {
-        ":active": ConnectionStatus.ACTIVE.value,
-        ":status_pk": status_pk(connection.tenant, ConnectionStatus.ACTIVE),
-        ":sealed": sealed_tokens,
-        ":now": now,
-        ":zero": 0,
-        ":one": 1,
-        ":gen": auth_generation,
-    }
+    now: datetime,
+) -> tuple[list[str], list[str], dict[str, Any]]:
+    """SET and REMOVE clauses (and their values) that store a new token pair: token_version + 1,
+    failures cleared, the next due time in the sparse due index (none for a token that never expires)."""
+    values: dict[str, Any] = {":sealed": sealed_tokens, ":now": to_iso(now), ":zero": 0, ":one": 1}
     assignments = [
-        "#status = :active",
-        "status_pk = :status_pk",
         "sealed_tokens = :sealed",
-        "updated_at = :now",
-        "authorized_at = :now",
+        "token_version = token_version + :one",
         "last_refreshed_at = :now",
         "consecutive_failures = :zero",
-        "token_version = token_version + :one",
     ]
     removals = ["last_error", "failing_since"]
     for name, value in (("expires_at", expires_at), ("refresh_due_at", refresh_due_at)):
@@ -400,12 +385,49 @@ def store_authorization(
             removals.append(name)
         else:
             assignments.append(f"{name} = :{name}")
-            values[f":{name}"] = value
+            values[f":{name}"] = to_iso(value)
     if due_keys is None:
         removals += ["due_pk", "due_sk"]
     else:
         assignments += ["due_pk = :due_pk", "due_sk = :due_sk"]
         values.update({":due_pk": due_keys["due_pk"], ":due_sk": due_keys["due_sk"]})
+    return assignments, removals, values
+
+
+def store_authorization(
+    connection: Connection,
+    *,
+    auth_generation: int,
+    sealed_tokens: bytes,
+    expires_at: datetime | None,
+    refresh_due_at: datetime | None,
+    due_keys: dict[str, str] | None,
+    now: datetime,
+) -> Connection | None:
+    """Activate with new tokens, unless the authorization was voided or the connection deleted since.
+
+    Bumping token_version fences any refresh in flight for the previous tokens.
+    """
+    assignments, removals, values = token_pair_update(
+        sealed_tokens=sealed_tokens,
+        expires_at=expires_at,
+        refresh_due_at=refresh_due_at,
+        due_keys=due_keys,
+        now=now,
+    )
+    assignments += [
+        "#status = :active",
+        "status_pk = :status_pk",
+        "updated_at = :now",
+        "authorized_at = :now",
+    ]
+    values.update(
+        {
+            ":active": ConnectionStatus.ACTIVE.value,
+            ":status_pk": status_pk(connection.tenant, ConnectionStatus.ACTIVE),
+            ":gen": auth_generation,
+        }
+    )
     try:
         response = table.client().update_item(
             TableName=table.table_name(),

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cartconnect.adapters import table
-from cartconnect.adapters.connection_repository import from_item, item_key, status_pk
+from cartconnect.adapters.connection_repository import from_item, item_key, status_pk, token_pair_update
 from cartconnect.clock import to_iso
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
 
@@ -147,25 +147,13 @@ def store_refreshed(
     now: datetime,
 ) -> Connection | None:
     """The new token pair: token_version + 1, failures cleared, next due time, lease released."""
-    values: dict[str, Any] = {":sealed": sealed_tokens, ":now": to_iso(now), ":zero": 0, ":one": 1}
-    assignments = [
-        "sealed_tokens = :sealed",
-        "token_version = token_version + :one",
-        "last_refreshed_at = :now",
-        "consecutive_failures = :zero",
-    ]
-    removals = ["last_error", "failing_since"]
-    for name, value in (("expires_at", expires_at), ("refresh_due_at", refresh_due_at)):
-        if value is None:
-            removals.append(name)
-        else:
-            assignments.append(f"{name} = :{name}")
-            values[f":{name}"] = to_iso(value)
-    if due_keys is None:
-        removals += ["due_pk", "due_sk"]  # a token that never expires is never due
-    else:
-        assignments += ["due_pk = :due_pk", "due_sk = :due_sk"]
-        values.update({":due_pk": due_keys["due_pk"], ":due_sk": due_keys["due_sk"]})
+    assignments, removals, values = token_pair_update(
+        sealed_tokens=sealed_tokens,
+        expires_at=expires_at,
+        refresh_due_at=refresh_due_at,
+        due_keys=due_keys,
+        now=now,
+    )
     return _fenced_update(connection, owner=owner, assignments=assignments, removals=removals, values=values)
 
 

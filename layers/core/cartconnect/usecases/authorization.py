@@ -231,10 +231,10 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
         connection,
         auth_generation=state.auth_generation,
         sealed_tokens=sealed,
-        expires_at=to_iso(tokens.expires_at) if tokens.expires_at else None,
-        refresh_due_at=to_iso(due) if due else None,
+        expires_at=tokens.expires_at,
+        refresh_due_at=due,
         due_keys=due_keys(connection.id, due) if due else None,
-        now=to_iso(issued_at),
+        now=issued_at,
     )
     if stored is None:
         raise FlowRefused(
