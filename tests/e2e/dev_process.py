@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -43,9 +44,14 @@ class DevStack:
 
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    # A root of its own (links to the real template and functions) keeps its state file apart
-    # from a developer's own `make dev`.
-    root = tmp_path_factory.mktemp("dev-root")
+    with running_dev_stack(tmp_path_factory.mktemp("dev-root")) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def running_dev_stack(root: Path, **extra_env: str) -> Iterator[DevStack]:
+    """`cartconnect-dev up` in a root of its own (links to the real template and functions), which
+    keeps its state file apart from a developer's own `make dev`."""
     for name in ("template.yaml", "functions", "pyproject.toml", "events"):
         (root / name).symlink_to(ROOT / name)
     port = free_port()
@@ -55,6 +61,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         "PORT": str(port),
         "SANDBOX_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     log_path = root / "up.log"
     log = log_path.open("w")
