@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cartconnect.http import pages
 from cartconnect.observability import logger
-from cartconnect.usecases.authorization import FlowRefused, start
+from cartconnect.usecases.authorize_redirect import FlowRefused, start
 
 
 @logger.inject_lambda_context(clear_state=True)

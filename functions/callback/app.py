@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cartconnect.http import pages
 from cartconnect.observability import logger
-from cartconnect.usecases.authorization import FlowRefused, complete
+from cartconnect.usecases.authorization import complete
+from cartconnect.usecases.authorize_redirect import FlowRefused
 
 
 def _cookies(event: dict[str, Any]) -> dict[str, str]:

@@ -257,10 +257,10 @@ def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, s
     second = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
     assert Browser().get(first).status_code == 410  # voided by the newer link
     assert Browser().get(second).status_code == 302
-    from cartconnect.usecases import authorization
+    from cartconnect.usecases import authorize_redirect
 
     third = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
-    monkeypatch.setattr(authorization, "_now", lambda: 10**10)
+    monkeypatch.setattr(authorize_redirect, "_now", lambda: 10**10)
     assert Browser().get(third).status_code == 410  # expired
     other_tenant = api(local_stack, f"{tenant}-other")
     assert other_tenant.post(f"/v1/connections/{connection['id']}/authorize-link").status_code == 404

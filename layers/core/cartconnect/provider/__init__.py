@@ -1,49 +1,42 @@
-"""The AmeriCommerce provider adapter: signatures, expiry parsing, the HTTP client and its errors."""
+"""The AmeriCommerce provider adapter: signatures, expiry parsing, URLs, the HTTP client and its errors.
+
+Names are loaded on first use (PEP 562): importing `cartconnect.provider.urls` for the authorize
+redirect must not import the HTTP client (httpx2) on that Lambda's cold path.
+"""
 
 from __future__ import annotations
 
-from cartconnect.provider.americommerce import (
-    DEFAULT_TIMEOUT,
-    AmeriCommerceClient,
-    CallLimit,
-    StoreInfo,
-    TokenSet,
-    build_authorize_url,
-    parse_call_limit,
-    parse_retry_after,
-    shared_http_client,
-)
-from cartconnect.provider.errors import (
-    AccessTokenRejected,
-    GrantRefused,
-    ProviderError,
-    ProviderResponseError,
-    ProviderUnavailable,
-    RateLimited,
-    RequestRejected,
-)
-from cartconnect.provider.expiry import parse_expires
-from cartconnect.provider.signing import exchange_signature, refresh_signature, sha256_hex
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "AccessTokenRejected",
-    "AmeriCommerceClient",
-    "CallLimit",
-    "GrantRefused",
-    "ProviderError",
-    "ProviderResponseError",
-    "ProviderUnavailable",
-    "RateLimited",
-    "RequestRejected",
-    "StoreInfo",
-    "TokenSet",
-    "build_authorize_url",
-    "exchange_signature",
-    "parse_call_limit",
-    "parse_expires",
-    "parse_retry_after",
-    "refresh_signature",
-    "sha256_hex",
-    "shared_http_client",
-]
+_HOMES = {
+    "DEFAULT_TIMEOUT": "americommerce",
+    "AmeriCommerceClient": "americommerce",
+    "CallLimit": "americommerce",
+    "StoreInfo": "americommerce",
+    "TokenSet": "americommerce",
+    "parse_call_limit": "americommerce",
+    "parse_retry_after": "americommerce",
+    "shared_http_client": "americommerce",
+    "build_authorize_url": "urls",
+    "AccessTokenRejected": "errors",
+    "GrantRefused": "errors",
+    "ProviderError": "errors",
+    "ProviderResponseError": "errors",
+    "ProviderUnavailable": "errors",
+    "RateLimited": "errors",
+    "RequestRejected": "errors",
+    "parse_expires": "expiry",
+    "exchange_signature": "signing",
+    "refresh_signature": "signing",
+    "sha256_hex": "signing",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
-from urllib.parse import quote, urlencode, urlsplit
 
 import httpx2
 
@@ -32,13 +31,14 @@ from cartconnect.provider.errors import (
 )
 from cartconnect.provider.expiry import parse_expires
 from cartconnect.provider.signing import exchange_signature, refresh_signature
+from cartconnect.provider.urls import build_authorize_url  # noqa: F401 - part of this module's API
+from cartconnect.provider.urls import origin as _origin
 
 DEFAULT_TIMEOUT: Final = httpx2.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
 # A token or store answer is a few hundred bytes; anything far larger is not the documented shape.
 MAX_RESPONSE_BYTES: Final = 1 << 20
 USER_AGENT: Final = "cartconnect/0.1"
 
-AUTHORIZE_PATH: Final = "/api/oauth"
 ACCESS_TOKEN_PATH: Final = "/api/oauth/access_token"
 REFRESH_PATH: Final = "/api/oauth/refresh"
 STORES_PATH: Final = "/api/v1/stores"
@@ -90,24 +90,6 @@ class StoreInfo:
     domain_name: str | None
     total_count: int
     call_limit: CallLimit | None
-
-
-def _origin(base_url: str) -> str:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("base_url must be an absolute http(s) URL, e.g. https://store.cart.com")
-    if parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise ValueError("base_url must be scheme and host only")
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def build_authorize_url(base_url: str, client_id: str, scope: str, redirect_uri: str) -> str:
-    """`{base_url}/api/oauth?client_id=..&scope=..&redirect_uri=..` (each value percent-encoded).
-
-    Sign later with exactly the `scope` and `redirect_uri` given here.
-    """
-    query = urlencode({"client_id": client_id, "scope": scope, "redirect_uri": redirect_uri}, quote_via=quote)
-    return f"{_origin(base_url)}{AUTHORIZE_PATH}?{query}"
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

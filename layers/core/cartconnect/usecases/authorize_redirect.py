@@ -1,0 +1,109 @@
+"""The first step of the authorization flow: spend a link's ticket, record an OAuth state and send
+the browser to the store's consent page. Kept apart from the callback so the authorize Lambda
+imports neither the HTTP client nor the token vault.
+
+The state is bound to everything that will be signed (store host, client id, exact scope string,
+exact redirect URI) and to the browser, by a cookie holding a keyed hash of the state.
+"""
+
+from __future__ import annotations
+
+import secrets as random_secrets
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from cartconnect import credentials, hosts
+from cartconnect.adapters import authorization_repository, connection_repository, iclient_repository
+from cartconnect.adapters.authorization_repository import State
+from cartconnect.observability import logger
+from cartconnect.provider.urls import build_authorize_url
+from cartconnect.scopes import scope_string
+from cartconnect.settings import get_settings
+from cartconnect.usecases.authorize_links import now_epoch as _now
+
+STATE_LIFETIME_SECONDS = 600
+# The state rides inside the redirect URI (as the provider's own examples carry their data) and
+# as `state`: stores that drop unknown parameters still return the redirect URI intact.
+STATE_IN_REDIRECT = "cc_state"
+COOKIE_PREFIX = "__Host-cc_auth_"
+
+
+class FlowRefused(Exception):
+    """A step of the flow refused the request; `message` is safe to show on the result page."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Redirect:
+    location: str
+    cookie: str
+
+
+def cookie_name(state: str) -> str:
+    # One cookie per attempt, so two tabs authorizing two connections do not overwrite each other.
+    return f"{COOKIE_PREFIX}{credentials.digest(state)[:16]}"
+
+
+def _with_query(url: str, name: str, value: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({name: value})}"
+
+
+def start(ticket: str) -> Redirect:
+    if not credentials.is_well_formed(ticket):
+        raise FlowRefused(400, "This link is not valid", "Check that the whole link was copied.")
+    spent = authorization_repository.consume_ticket(ticket)
+    if spent is None:
+        raise FlowRefused(410, "This link was already used", "Ask for a new authorization link.")
+    if spent.expires_at < _now():
+        raise FlowRefused(410, "This link has expired", "Links are valid for 10 minutes. Ask for a new one.")
+    connection = connection_repository.get(spent.tenant, spent.connection_id)
+    if connection is None:
+        raise FlowRefused(410, "This connection no longer exists", "It was deleted after the link was made.")
+    if connection.link_generation != spent.link_generation:
+        raise FlowRefused(410, "This link was replaced", "A newer link was issued for this connection.")
+    iclient = iclient_repository.get(connection.tenant, connection.iclient_id)
+    if iclient is None:
+        raise FlowRefused(
+            410, "This connection has no OAuth client", "Set its iClient, then ask for a new link."
+        )
+    settings = get_settings()
+    hosts.ensure_safe_to_connect(
+        connection.subdomain,
+        allowed_suffixes=settings.allowed_store_suffixes,
+        allow_custom_domains=settings.allow_custom_store_domains,
+        insecure_hosts=settings.insecure_store_hosts,
+    )
+
+    state = credentials.new_credential()
+    binding_key = random_secrets.token_hex(32)
+    redirect_uri = _with_query(connection.callback_url, STATE_IN_REDIRECT, state)
+    scope = scope_string(connection.scopes)
+    authorization_repository.put_state(
+        state,
+        State(
+            tenant=connection.tenant,
+            connection_id=connection.id,
+            subdomain=connection.subdomain,
+            client_id=iclient.client_id,
+            iclient_id=iclient.id,
+            scope=scope,
+            redirect_uri=redirect_uri,
+            auth_generation=connection.auth_generation,
+            binding_key=binding_key,
+            expires_at=_now() + STATE_LIFETIME_SECONDS,
+        ),
+    )
+    base_url = hosts.store_base_url(connection.subdomain, settings.insecure_store_hosts)
+    location = build_authorize_url(base_url, iclient.client_id, scope, redirect_uri)
+    location += "&" + urlencode({"state": state}, quote_via=quote)
+    cookie = (
+        f"{cookie_name(state)}={credentials.binding(binding_key, state)}; "
+        f"Max-Age={STATE_LIFETIME_SECONDS}; Path=/; Secure; HttpOnly; SameSite=Lax"
+    )
+    logger.info("authorization started", extra={"connection_id": connection.id})
+    return Redirect(location=location, cookie=cookie)
