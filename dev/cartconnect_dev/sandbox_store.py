@@ -266,6 +266,11 @@ class SandboxStore:
             found = set(self._auths) | {record.code for record in self._auths.values()}
             return found | set(self._access) | set(self._refresh_index)
 
+    def registered_secrets(self) -> set[str]:
+        """The app secrets this store knows (for leak scans)."""
+        with self._lock:
+            return set(self._apps.values())
+
     def revoke_grant_of(self, token: str) -> bool:
         """Revoke the grant that issued this access or refresh token (as the admin console would)."""
         with self._lock:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import secret_scan
 
 from cartconnect_dev.sandbox_store import SandboxStore
 
@@ -27,9 +28,11 @@ def sandbox_store(local_stack) -> Iterator[SandboxStore]:
 
 
 @pytest.fixture
-def sandbox(sandbox_store: SandboxStore) -> SandboxStore:
+def sandbox(sandbox_store: SandboxStore) -> Iterator[SandboxStore]:
     sandbox_store.reset()
-    return sandbox_store
+    yield sandbox_store
+    # reset() forgets what the store issued: hand it to the run's secret scan first.
+    secret_scan.register_sandbox(sandbox_store)
 
 
 @pytest.fixture
