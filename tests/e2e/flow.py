@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 import httpx2
+import secret_scan
 
 from cartconnect_dev.stack import shared_tls
 
@@ -65,6 +66,7 @@ def new_connection(
         },
     )
     assert created.status_code == 201, created.text
+    secret_scan.register(created.json()["authorize_url"].rsplit("/", 1)[1])  # the link ticket
     return created.json()
 
 
