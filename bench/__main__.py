@@ -1,0 +1,468 @@
+"""`make bench`: run every figure once on the local stack, print the tables and write
+docs/benchmarks.md.
+
+    python -m bench             # everything (about 2 minutes on 2 cores)
+    python -m bench --no-write  # print only
+
+Every figure is a ratio or a count taken within this one run, so it holds on a noisy machine; the
+absolute times beside them are for reading, not for comparing across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+
+from bench import aws_calls, cold_start, cost_model, refresh_concurrency, scheduler_scale
+from bench.aws_calls import AwsCallsResult
+from bench.cold_start import ColdStartResult
+from bench.cost_model import CostResult, Design, money
+from bench.environment import ROOT, BenchEnvironment, existing_functions, log, machine
+from bench.refresh_concurrency import ConcurrencyResult
+from bench.scheduler_scale import SchedulerScaleResult
+
+OUTPUT = ROOT / "docs" / "benchmarks.md"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def _calls(counter: dict[str, int] | dict[str, float]) -> str:
+    return (
+        ", ".join(f"{name} {count:g}" for name, count in sorted(counter.items(), key=lambda kv: -kv[1]))
+        or "none"
+    )
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+# ---- the summary --------------------------------------------------------------------------------
+
+
+def summary(
+    cold: ColdStartResult,
+    calls: AwsCallsResult,
+    cost: CostResult,
+    concurrency: ConcurrencyResult,
+    scale: SchedulerScaleResult,
+) -> list[str]:
+    rows = []
+    for item in cold.functions.values():
+        over = f" ({item.ratio / item.target - 1:+.0%})" if not item.met else ""
+        rows.append(
+            [f"cold start: {item.name}", f"≤ {item.target}×", f"{item.ratio:.2f}×{over}", _verdict(item.met)]
+        )
+    fresh = calls.operations["token (fresh)"]
+    fresh_worst = max(fresh.warm.total, fresh.new_environment.total)
+    rows.append(
+        [
+            "AWS calls: token (fresh)",
+            f"≤ {aws_calls.TOKEN_FRESH_TARGET}",
+            f"{fresh.warm.total} warm, {fresh.new_environment.total} in a new environment",
+            _verdict(fresh_worst <= aws_calls.TOKEN_FRESH_TARGET),
+        ]
+    )
+    share = calls.per_refresh_amortized()
+    scale_total = share["worker"] + share["event source"] + scale.calls_per_enqueued
+    store = calls.operations["scheduled refresh"].phases["worker"].store_total
+    met = (
+        share["total"] <= aws_calls.SCHEDULED_REFRESH_TARGET
+        and store <= aws_calls.SCHEDULED_REFRESH_STORE_TARGET
+    )
+    rows.append(
+        [
+            "AWS calls: one scheduled refresh",
+            f"≤ {aws_calls.SCHEDULED_REFRESH_TARGET} + {aws_calls.SCHEDULED_REFRESH_STORE_TARGET} store call",
+            f"{share['total']:.2f} + {store} at 1,000 connections; {scale_total:.2f} at {scale.due:,} due a tick",
+            _verdict(met),
+        ]
+    )
+    sizes = cost.inputs
+    rows.append(
+        [
+            "connection item size (sealed tokens)",
+            "< 1 KB",
+            f"{sizes.connection_item_bytes} B; {sizes.connection_item_leased_bytes} B leased; "
+            f"~{sizes.deployed_item_bytes} B leased as deployed",
+            _verdict(sizes.connection_item_leased_bytes < 1024),
+        ]
+    )
+    per_thousand = cost.built.per_thousand()
+    rows.append(
+        [
+            "cost per 1,000 connections a month",
+            money(cost.target),
+            f"{money(per_thousand)} ({per_thousand / cost.target:.1f}×)",
+            _verdict(cost.met),
+        ]
+    )
+    rows.append(
+        [
+            "refresh concurrency: batch of 10 ÷ one store call",
+            f"≤ {refresh_concurrency.TARGET}",
+            f"{concurrency.ratio:.2f}",
+            _verdict(concurrency.met),
+        ]
+    )
+    rows.append(
+        [
+            f"scheduler: AWS calls per enqueued ({scale.due:,} due)",
+            "(count)",
+            f"{scale.calls_per_enqueued:.3f}; {scale.rate:,.0f} enqueued/s locally",
+            "-",
+        ]
+    )
+    return ["## Targets", "", *_table(["figure", "target", "this run", ""], rows)]
+
+
+# ---- the figures --------------------------------------------------------------------------------
+
+
+def cold_start_section(cold: ColdStartResult) -> list[str]:
+    lines = [
+        f"## 1. Cold start (fresh process, median of {cold.rounds} runs, ÷ the boto3 baseline)",
+        "",
+        f"Baseline: a fresh process that imports boto3, creates a DynamoDB client and makes one GetItem: "
+        f"**{_ms(cold.baseline_median)}** (import {_ms(cold.baseline_import_median)}, client + GetItem "
+        f"{_ms(cold.baseline_request_median)}; {len(cold.baseline)} runs interleaved with the functions').",
+        "",
+    ]
+    rows = []
+    for item in cold.functions.values():
+        failed = f" ({len(item.failures)} failed: {item.failures[0]})" if item.failures else ""
+        rows.append(
+            [
+                item.name,
+                item.request,
+                _ms(item.median),
+                _ms(item.import_median),
+                _ms(item.request_median),
+                f"{item.ratio:.2f}×",
+                f"≤ {item.target}×",
+                _verdict(item.met) + failed,
+            ]
+        )
+    header = ["function", "request", "process", "import app", "first request", "ratio", "target", ""]
+    lines += _table(header, rows)
+    lines += [
+        "`process` is the wall time from spawning the interpreter to the answer; `import app` and "
+        "`first request` are measured inside it (the rest is the interpreter's own start).",
+        "",
+        "Heaviest imports (`python -X importtime`, the handler module alone, the median of 3 runs; top "
+        f"{cold_start.TOP_IMPORTS} by cumulative time; each · is one level of nesting), and self time by package:",
+        "",
+    ]
+    for item in cold.functions.values():
+        lines.append(f"- **{item.name}**: `import app` {item.import_total_ms:,.0f} ms")
+        lines += [
+            f"  - {'· ' * row.depth}`{row.module}` {row.cumulative_ms:,.0f} ms (self {row.self_ms:,.0f})"
+            for row in item.imports
+        ]
+        packages = ", ".join(f"{name} {ms:,.0f}" for name, ms in item.import_by_package.items())
+        lines.append(f"  - by package (self ms): {packages}")
+    return [*lines, ""]
+
+
+def aws_calls_section(calls: AwsCallsResult, scale: SchedulerScaleResult) -> list[str]:
+    lines = [
+        "## 2. AWS calls per operation",
+        "",
+        "Counted in-process (every botocore call) on the local stack. *warm*: the per-process caches "
+        "(KMS data key, iClient secret) already filled, as for most requests; *new environment*: the "
+        "same operation with them empty. Store calls: the sandbox store's counters.",
+        "",
+    ]
+    rows = []
+    for operation in calls.operations.values():
+        extra = operation.new_environment.calls - operation.warm.calls
+        rows.append(
+            [
+                operation.name,
+                operation.description,
+                str(operation.warm.total),
+                _calls(operation.warm.calls),
+                f"+{sum(extra.values())}: {_calls(extra)}" if extra else "same",
+                _calls(operation.warm.store) if operation.warm.store else "0",
+            ]
+        )
+    lines += _table(
+        ["operation", "what", "AWS calls", "by service:operation", "new environment", "store calls"], rows
+    )
+    refresh = calls.operations["scheduled refresh"]
+    lines += ["The scheduled refresh, warm, by who makes the calls:", ""]
+    lines += _table(
+        ["part", "AWS calls", "by service:operation"],
+        [[name, str(run.total), _calls(run.calls)] for name, run in refresh.phases.items()],
+    )
+    share = calls.per_refresh_amortized()
+    scale_share = scale.calls_per_enqueued
+    lines += [
+        "Per scheduled refresh, amortized (the scheduler's tick and the event source's batch shared by "
+        "the connections they serve; worker batches of 10):",
+        "",
+    ]
+    lines += _table(
+        ["deployment", "worker", "event source", "scheduler", "total", "store calls"],
+        [
+            [
+                f"1,000 connections ({calls.tick_due} due a tick)",
+                f"{share['worker']:g}",
+                f"{share['event source']:.2f}",
+                f"{share['scheduler']:.2f}",
+                f"**{share['total']:.2f}**",
+                str(refresh.phases["worker"].store_total),
+            ],
+            [
+                f"{scale.due:,} due a tick (figure 5)",
+                f"{share['worker']:g}",
+                f"{share['event source']:.2f}",
+                f"{scale_share:.3f}",
+                f"**{share['worker'] + share['event source'] + scale_share:.2f}**",
+                str(refresh.phases["worker"].store_total),
+            ],
+        ],
+    )
+    return lines
+
+
+def _size_verdict(size: int) -> str:
+    return "under 1 KB" if size < 1024 else f"**over 1 KB** (target < 1 KB, +{size - 1023} bytes)"
+
+
+def cost_section(cost: CostResult) -> list[str]:
+    inputs = cost.inputs
+    lines = [
+        "## 3. Cost per 1,000 connections a month (one refresh an hour)",
+        "",
+        f"Prices: us-east-1, {cost_model.PRICES_AS_OF} (constants in `bench/cost_model.py`).",
+        "",
+        f"Measured inputs: the connection item is **{inputs.connection_item_bytes} bytes** with its sealed "
+        f"tokens, **{inputs.connection_item_leased_bytes} bytes** while leased, about "
+        f"**{inputs.deployed_item_bytes} bytes** leased as deployed (AWS KMS's "
+        f"{cost_model.KMS_DATA_KEY_CIPHERTEXT_BYTES}-byte data key ciphertext, the API's callback URL): "
+        f"{_size_verdict(inputs.connection_item_leased_bytes)}, so each write of the item costs "
+        f"{cost_model.write_units(inputs.connection_item_leased_bytes)} WRU. The iClient item "
+        f"{inputs.iclient_item_bytes} bytes; a `due_for_refresh` entry {inputs.index_entry_bytes} bytes of keys. "
+        f"Worker, per refresh: {_calls(inputs.worker_calls)} and {inputs.store_calls_per_refresh} store call; "
+        f"a batch of 10 takes {_ms(inputs.worker_batch_seconds)} (figure 4, 200 ms store) at "
+        f"{inputs.worker_memory_mb} MB; a tick with {inputs.tick_due} due takes {_ms(inputs.tick_seconds)} at "
+        f"{inputs.scheduler_memory_mb} MB; logs: {inputs.log_bytes_per_refresh} bytes per refresh "
+        "(log lines + EMF metrics).",
+        "",
+        f"Assumptions: 1 iClient per {cost_model.CONNECTIONS_PER_ICLIENT} connections; full worker batches "
+        "of 10; every batch meets a cold iClient-secret cache (the cache lives 5 minutes, ticks are 5 minutes "
+        "apart); ~5 idle SQS long polls by the event source; 350 bytes of platform log lines per "
+        "invocation; DynamoDB re-decrypts its table key every 5 minutes per active role; free tiers ignored.",
+        "",
+    ]
+    designs: list[Design] = [cost.built, cost.secret_per_connection]
+    services = list(dict.fromkeys(service for design in designs for service in design.by_service()))
+    rows = [
+        [service, *[money(design.by_service().get(service, 0.0)) for design in designs]]
+        for service in services
+    ]
+    rows.append(["**total**", *[f"**{money(design.total)}**" for design in designs]])
+    rows.append(
+        ["of which fixed per deployment", *[money(design.total - design.variable) for design in designs]]
+    )
+    lines += _table(["service", *[design.name for design in designs]], rows)
+    verdict = "met" if cost.met else "**missed**"
+    lines += [
+        f"Target ≤ {money(cost.target)} per 1,000 connections a month: {verdict} "
+        f"({money(cost.built.per_thousand())}).",
+        "",
+        "Line items, as built:",
+        "",
+    ]
+    lines += _table(
+        ["service", "item", "quantity / month", "cost"],
+        [
+            [
+                item.service,
+                item.what + (" (fixed)" if item.fixed else ""),
+                f"{item.quantity:,.0f}",
+                money(item.cost),
+            ]
+            for item in cost.built.items
+        ],
+    )
+    lines += [
+        "The path to the target (the same model with the recommended changes, one after the other; "
+        "the fixed part is what a deployment pays whatever its size: the KMS key, the dashboard, custom "
+        "metrics, alarms, the scheduler's empty queries, the event source's idle polls):",
+        "",
+    ]
+    lines += _table(
+        ["", "total", "variable (scales with connections)", "fixed", "per 1,000 connections"],
+        [
+            [
+                name,
+                money(design.total),
+                money(design.variable),
+                money(design.total - design.variable),
+                money(design.per_thousand()),
+            ]
+            for name, design in cost.path
+        ],
+    )
+    million = [cost.at_million, cost.secret_per_connection_at_million]
+    if cost.path_at_million is not None:
+        cost.path_at_million.name = "with the recommended changes"
+        million.append(cost.path_at_million)
+    rows = [
+        [service, *[money(design.by_service().get(service, 0.0)) for design in million]]
+        for service in dict.fromkeys(service for design in million for service in design.by_service())
+    ]
+    rows.append(["**total**", *[f"**{money(design.total)}**" for design in million]])
+    rows.append(["per 1,000 connections", *[money(design.per_thousand()) for design in million]])
+    lines += ["At 1,000,000 connections (the same model; docs/scaling.md):", ""]
+    lines += _table(["service", *[design.name for design in million]], rows)
+    return lines
+
+
+def concurrency_section(result: ConcurrencyResult) -> list[str]:
+    serial = result.single * result.batch_size
+    rows = [
+        ["one store call (direct POST, 200 ms latency)", _ms(result.store_call)],
+        ["one refresh through the worker (batch of 1)", _ms(result.single)],
+        [f"batch of {result.batch_size} through the worker", _ms(result.batch)],
+        [f"batch of {result.batch_size}, store answering at once", _ms(result.no_latency_batch)],
+        ["the same, the environment's first batch (no latency)", _ms(result.first_batch_seconds)],
+        ["serial equivalent (10 × one refresh)", _ms(serial)],
+        ["**batch ÷ one store call**", f"**{result.ratio:.2f}** (target ≤ {refresh_concurrency.TARGET})"],
+        [
+            "(batch − batch without latency) ÷ one store call",
+            f"{(result.batch - result.no_latency_batch) / result.store_call:.2f}",
+        ],
+        ["store calls in the batch", str(result.store_calls_per_batch)],
+        ["worker CPU time for the batch (its process, all threads)", _ms(result.batch_cpu)],
+    ]
+    return [
+        f"## 4. Refresh concurrency (a worker batch of {result.batch_size}, store latency {result.latency_ms} ms)",
+        "",
+        *_table(["", "median"], rows),
+        f"Target: {_verdict(result.met)}. The batch without store latency is what the local stack adds: "
+        "moto answers the batch's DynamoDB calls one at a time from one Python process.",
+        "",
+    ]
+
+
+def scale_section(result: SchedulerScaleResult) -> list[str]:
+    rows = [
+        [
+            "due connections written (BatchWriteItem, untimed)",
+            f"{result.due:,} in {result.write_seconds:.1f} s",
+        ],
+        ["enqueued by one tick", f"{result.enqueued:,} (complete: {result.tick.get('complete')})"],
+        ["AWS calls", f"{sum(result.calls.values()):,}: {_calls(result.calls)}"],
+        ["**AWS calls per enqueued connection**", f"**{result.calls_per_enqueued:.3f}**"],
+        ["tick time (handler, warm environment)", f"{result.tick_seconds:.1f} s"],
+        [
+            "scheduler CPU time for the tick",
+            f"{result.tick_cpu_seconds:.1f} s ({result.tick_cpu_seconds / result.enqueued * 1000:.2f} ms per enqueued)",
+        ],
+        ["**enqueue rate**", f"**{result.rate:,.0f} connections/s** (local stack: a floor)"],
+    ]
+    return [
+        f"## 5. Scheduler scale ({result.due:,} due connections, one pass)",
+        "",
+        *_table(["", ""], rows),
+        "DynamoDB is moto; SQS is a constant-time SendMessageBatch stand-in (moto's SQS slows with the "
+        "square of its queue length). See `bench/scheduler_scale.py`.",
+        "",
+    ]
+
+
+def caveats() -> list[str]:
+    return [
+        "## Reading these numbers",
+        "",
+        "- Everything runs on loopback: moto answers every AWS call from one Python process, one call at a "
+        "time, in a few milliseconds each. Figures that make many AWS calls (the scheduler's 32 queries, a "
+        "batch's 40 DynamoDB calls) are slower here than in AWS, where those calls overlap.",
+        "- The cold-start baseline talks plain HTTP to moto; the functions that call a store build an "
+        "HTTPS client (its CA bundle) even for the plain-HTTP sandbox. In AWS both sides would set up TLS.",
+        "- Lambda gives a function CPU in proportion to its memory (1,769 MB is one vCPU): the CPU times "
+        "in figures 4 and 5 are this machine's, at full speed.",
+        "- Counts (figure 2, 5) do not depend on the machine. Durations feed only the Lambda line of the "
+        "cost model, which is small.",
+        "",
+    ]
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+def run(*, write: bool, rounds: int) -> int:
+    started = time.monotonic()
+    when = datetime.now(UTC)
+    host = machine()
+    log(f"bench: {host['cpu']}, {host['cores']} cores, Python {host['python']}")
+    with BenchEnvironment() as env:
+        log("1/5 cold start")
+        cold = cold_start.measure(env, rounds=rounds)
+        log("2/5 AWS calls per operation")
+        calls = aws_calls.measure(env, env.logs)
+        log("4/5 refresh concurrency")
+        concurrency = refresh_concurrency.measure(env)
+        log("5/5 scheduler scale")
+        scale = scheduler_scale.measure(env)
+        memory = {
+            name: env.stack.template.functions[logical_id].memory_size
+            for name, logical_id in existing_functions().items()
+        }
+    log("3/5 cost model")
+    cost = cost_model.model(cost_model.inputs_from(calls, concurrency, scale, memory))
+    seconds = time.monotonic() - started
+    header = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`python -m bench`); do not edit by hand. How each figure is taken: "
+        "the docstrings of `bench/*.py`. Scaling to 1,000,000 connections: [scaling.md](scaling.md).",
+        "",
+        f"- Date: {when:%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {host['cpu']}, {host['cores']} cores, {host['platform']}",
+        f"- Python {host['python']}; the run took {seconds:.0f} s",
+        "- Environment: the local stack (moto, on loopback) and the sandbox store; never AWS",
+        "",
+    ]
+    body = [
+        *summary(cold, calls, cost, concurrency, scale),
+        *cold_start_section(cold),
+        *aws_calls_section(calls, scale),
+        *cost_section(cost),
+        *concurrency_section(concurrency),
+        *scale_section(scale),
+        *caveats(),
+    ]
+    text = "\n".join([*header, *body]).rstrip() + "\n"
+    print(text)
+    if write:
+        OUTPUT.write_text(text)
+        log(f"wrote {OUTPUT.relative_to(ROOT)} ({seconds:.0f} s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the tables, leave docs/benchmarks.md alone"
+    )
+    parser.add_argument("--rounds", type=int, default=cold_start.ROUNDS, help="cold start runs per function")
+    args = parser.parse_args(argv)
+    return run(write=not args.no_write, rounds=args.rounds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

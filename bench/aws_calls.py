@@ -1,0 +1,344 @@
+"""Figure 2: AWS calls per operation, counted in-process on the local stack.
+
+Every botocore client call made while an operation runs is counted (a patch of
+`botocore.client.BaseClient._make_api_call`: the core package builds its clients from its own
+sessions, so hooks on boto3's default session would miss them), by `service:Operation`. Store calls
+are the sandbox store's own counters (token exchange, refresh, REST API).
+
+Each operation runs twice: first with the per-process caches emptied (the KMS data key and the
+iClient secret cache: a new Lambda environment), then again (a warm environment, what most requests
+meet). A scheduled refresh is followed end to end: the scheduler's tick, the SQS event source's
+receive and delete (what Lambda's poller does; billed to the account) and the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.client import BaseClient
+
+from bench.environment import BenchEnvironment, LogSink, log, sqs_record
+
+# Store endpoints cartconnect calls (the consent page is the admin's browser, not cartconnect).
+STORE_ENDPOINTS = ("access_token", "refresh", "api")
+# 1,000 connections refreshed hourly, a scheduler tick every 5 minutes: due per tick.
+DUE_PER_TICK_AT_1000 = 84
+TOKEN_FRESH_TARGET = 2
+SCHEDULED_REFRESH_TARGET = 5
+SCHEDULED_REFRESH_STORE_TARGET = 1
+
+_active: list[Counter[str]] = []
+_active_lock = threading.Lock()
+_original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+
+def _counting_call(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+    service = self.meta.service_model.service_name
+    with _active_lock:
+        for counter in _active:
+            counter[f"{service}:{operation_name}"] += 1
+    return _original(self, operation_name, api_params)
+
+
+@contextmanager
+def counting() -> Iterator[Counter[str]]:
+    """Count every AWS API call made in this process (any thread) while the block runs."""
+    counter: Counter[str] = Counter()
+    with _active_lock:
+        if BaseClient._make_api_call is not _counting_call:  # type: ignore[attr-defined]
+            BaseClient._make_api_call = _counting_call  # type: ignore[attr-defined]
+        _active.append(counter)
+    try:
+        yield counter
+    finally:
+        with _active_lock:
+            _active.remove(counter)
+
+
+@contextmanager
+def _metrics_published(sink: LogSink) -> Iterator[None]:
+    """Powertools prints EMF documents to stdout (CloudWatch Logs ingests them): publish them, into
+    the sink, while the block runs."""
+    previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
+    try:
+        with redirect_stdout(sink):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = previous
+
+
+def forget_process_caches() -> None:
+    """What a new Lambda environment starts without: the cached KMS data keys and iClient secrets."""
+    from cartconnect.adapters import secrets, token_vault
+
+    with token_vault._lock:
+        token_vault._current = None
+        token_vault._decrypted.clear()
+    secrets._provider.cache_clear()
+
+
+@dataclass
+class Run:
+    calls: Counter[str] = field(default_factory=Counter)
+    store: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    log_bytes: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def store_total(self) -> int:
+        return sum(self.store.values())
+
+
+@dataclass
+class Operation:
+    name: str
+    description: str
+    new_environment: Run
+    warm: Run
+    # For the end-to-end refresh: the warm run split by who makes the calls.
+    phases: dict[str, Run] = field(default_factory=dict)
+
+
+@dataclass
+class AwsCallsResult:
+    operations: dict[str, Operation] = field(default_factory=dict)
+    connection_item: dict[str, Any] = field(default_factory=dict)  # attribute-value JSON, sealed tokens
+    iclient_item: dict[str, Any] = field(default_factory=dict)
+    lease_attributes: dict[str, Any] = field(default_factory=dict)
+    tick_due: int = DUE_PER_TICK_AT_1000
+    seconds: float = 0.0
+
+    def per_refresh_amortized(self) -> dict[str, float]:
+        """One scheduled refresh at 1,000 connections (84 due per tick, worker batches of 10):
+        the worker's calls, a tenth of the event source's batch, the tick's calls / due."""
+        worker = self.operations["scheduled refresh"].phases["worker"].total
+        source = self.operations["scheduled refresh"].phases["event source"].total
+        tick = self.operations[f"scheduler tick, {self.tick_due} due"].warm.total
+        scheduler = tick / self.tick_due
+        return {
+            "worker": worker,
+            "event source": source / 10,
+            "scheduler": scheduler,
+            "total": worker + source / 10 + scheduler,
+        }
+
+
+class _Measure:
+    def __init__(self, env: BenchEnvironment, sink: LogSink) -> None:
+        self.env = env
+        self.sink = sink
+
+    def run(self, action: Callable[[], Any], *, check: Callable[[Any], bool] | None = None) -> Run:
+        """Count one run; its log bytes include the EMF metric documents a deployed function prints
+        (metrics are published for the run, into the sink)."""
+        store_before = self.env.store.calls
+        log_before = self.sink.bytes
+        with counting() as calls, _metrics_published(self.sink):
+            started = time.perf_counter()
+            outcome = action()
+            seconds = time.perf_counter() - started
+        if check is not None and not check(outcome):
+            raise RuntimeError(f"the operation did not do what it should: {outcome!r}"[:300])
+        store_after = self.env.store.calls
+        store = Counter({name: store_after[name] - store_before[name] for name in STORE_ENDPOINTS})
+        return Run(Counter(calls), +store, seconds, self.sink.bytes - log_before)
+
+    def twice(
+        self,
+        prepare: Callable[[], Callable[[], Any]],
+        check: Callable[[Any], bool] | None = None,
+    ) -> tuple[Run, Run]:
+        """(new environment, warm): `prepare` sets up one run (outside the count) and returns it."""
+        action = prepare()
+        forget_process_caches()
+        cold = self.run(action, check=check)
+        action = prepare()
+        return cold, self.run(action, check=check)
+
+
+def _ok(status: int) -> Callable[[Any], bool]:
+    return lambda response: response.status_code == status
+
+
+TICK_EVENT = {"source": "cartconnect.refresh-schedule"}
+
+
+class _Operations:
+    """Each operation of the figure, set up on its own connection."""
+
+    def __init__(self, env: BenchEnvironment, sink: LogSink, result: AwsCallsResult) -> None:
+        self.env = env
+        self.m = _Measure(env, sink)
+        self.result = result
+        self.token_connection = env.authorized_connection("aws calls: token")
+        self.flow_connection = env.create_connection("aws calls: flow")
+        self.scheduled_connection = env.authorized_connection("aws calls: scheduled")
+
+    def add(self, name: str, description: str, runs: tuple[Run, Run]) -> Operation:
+        operation = Operation(name, description, *runs)
+        self.result.operations[name] = operation
+        return operation
+
+    def authorization_flow(self) -> None:
+        env, connection_id = self.env, self.flow_connection["id"]
+        self.add(
+            "create connection",
+            "POST /v1/connections",
+            self.m.twice(
+                lambda: env.create_connection, check=lambda made: made["status"] == "pending_authorization"
+            ),
+        )
+
+        def authorize() -> Callable[[], Any]:
+            url = f"{env.stack.api_url}/connect/{env.new_ticket(connection_id)}"
+            return lambda: env.open_authorize_link(url)
+
+        self.add("authorize redirect", "GET /connect/{ticket} -> 302 to the store", self.m.twice(authorize))
+
+        def callback() -> Callable[[], Any]:
+            query, cookies = env.prepared_callback(connection_id)
+            return lambda: env.complete_callback(query, cookies)
+
+        self.add(
+            "callback", "GET /oauth2/callback: exchange, seal, activate", self.m.twice(callback, _ok(200))
+        )
+
+    def tokens(self) -> None:
+        env, api = self.env, self.env.api
+        url = f"/v1/connections/{self.token_connection['id']}/token"
+        self.add(
+            "token (fresh)",
+            "POST /v1/connections/{id}/token, token not due",
+            self.m.twice(lambda: lambda: api.post(url), _ok(200)),
+        )
+
+        def due() -> Callable[[], Any]:
+            env.make_due(self.token_connection["id"])
+            return lambda: api.post(url)
+
+        def refreshed(response: Any) -> bool:
+            return bool(response.status_code == 200 and response.json()["token_version"] > 1)
+
+        self.add(
+            "token (with refresh)",
+            "POST /v1/connections/{id}/token, token due: refreshed first",
+            self.m.twice(due, refreshed),
+        )
+
+    def scheduled_refresh(self) -> None:
+        """One due connection (the only one), end to end: tick, event source receive, worker, delete."""
+        cold = self._scheduled(new_environment=True)
+        warm = self._scheduled(new_environment=False)
+        operation = self.add(
+            "scheduled refresh",
+            "one due connection: scheduler tick + SQS event source + worker",
+            (_sum(cold), _sum(warm)),
+        )
+        operation.phases = warm
+
+    def _scheduled(self, *, new_environment: bool) -> dict[str, Run]:
+        env, m = self.env, self.m
+        sqs = env.stack.aws_client("sqs")
+        url = env.stack.resources["RefreshQueue"].ref
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        version = env.make_due(self.scheduled_connection["id"])
+        if new_environment:
+            forget_process_caches()
+        phases: dict[str, Run] = {}
+        phases["scheduler"] = m.run(
+            lambda: env.stack.invoke("RefreshSchedulerFunction", TICK_EVENT),
+            check=lambda tick: tick["enqueued"] == 1,
+        )
+        received: list[dict[str, Any]] = []
+        receive = m.run(
+            lambda: received.extend(
+                sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+                ).get("Messages", [])
+            )
+        )
+        phases["worker"] = m.run(
+            lambda: env.stack.invoke(
+                "RefreshWorkerFunction", {"Records": [sqs_record(r, arn) for r in received]}
+            ),
+            check=lambda answer: not answer["batchItemFailures"],
+        )
+        entries = [{"Id": str(i), "ReceiptHandle": r["ReceiptHandle"]} for i, r in enumerate(received)]
+        delete = m.run(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=entries))
+        phases["event source"] = Run(
+            receive.calls + delete.calls, Counter(), receive.seconds + delete.seconds, 0
+        )
+        if env.get_connection(self.scheduled_connection["id"])["token_version"] != version + 1:
+            raise RuntimeError("the scheduled refresh did not refresh")
+        return phases
+
+    def scheduler_ticks(self) -> None:
+        """A tick that finds nothing (its fixed cost), and one with 1,000 connections' share due."""
+        env, due = self.env, self.result.tick_due
+
+        def tick() -> Callable[[], Any]:
+            return lambda: env.stack.invoke("RefreshSchedulerFunction", TICK_EVENT)
+
+        self.add(
+            "scheduler tick, 0 due", "a tick that finds nothing: one Query per shard", self.m.twice(tick)
+        )
+        keys = env.write_due_items(due)
+        run = self.m.run(tick(), check=lambda answer: answer["enqueued"] == due)
+        env.delete_items(keys)
+        env.drain_queue()
+        self.add(
+            f"scheduler tick, {due} due",
+            "1,000 connections refreshed hourly: 1/12 due each 5-minute tick",
+            (run, run),
+        )
+
+
+def _sum(phases: dict[str, Run]) -> Run:
+    run = Run()
+    for phase in phases.values():
+        run.calls += phase.calls
+        run.store += phase.store
+        run.seconds += phase.seconds
+        run.log_bytes += phase.log_bytes
+    return run
+
+
+def measure(env: BenchEnvironment, sink: LogSink) -> AwsCallsResult:
+    started = time.monotonic()
+    result = AwsCallsResult()
+    env.drain_queue()
+    operations = _Operations(env, sink, result)
+    operations.authorization_flow()
+    operations.tokens()
+    operations.scheduled_refresh()
+    operations.scheduler_ticks()
+    # The connection item as stored (sealed tokens) and its iClient, for their sizes; what the lease adds.
+    result.connection_item = env.raw_item(operations.token_connection["id"])
+    result.iclient_item = env.raw_item_by_key(f"T#{env.tenant}", f"ICLIENT#{env.iclient_id}")
+    result.lease_attributes = {
+        "lease_owner": {"S": "0" * 32},
+        "lease_expires_at": {"N": str(int(time.time() * 1000))},
+    }
+    env.delete_connections(
+        operations.token_connection["id"],
+        operations.flow_connection["id"],
+        operations.scheduled_connection["id"],
+    )
+    result.seconds = time.monotonic() - started
+    log(f"  aws calls: {len(result.operations)} operations counted")
+    return result

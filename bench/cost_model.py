@@ -1,0 +1,459 @@
+"""Figure 3: what 1,000 connections cost per month at one refresh an hour, from the counts measured
+in this run (figure 2), the item sizes, the measured Lambda times and published prices; beside the
+same model for a design that keeps each connection's tokens in a Secrets Manager secret of its own.
+
+Everything a refresh touches is priced, including what the code never calls itself: the SQS event
+source's receive/delete (and its idle long polling), the KMS requests Secrets Manager and DynamoDB
+make with the stack's customer-managed key, CloudWatch Logs for what the functions print, the key
+itself. Fixed monthly costs of a deployment (one KMS key, alarms, the dashboard, custom metrics, the
+scheduler's empty queries) are counted in full for the 1,000 connections: a deployment that small
+pays them alone. Free tiers are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bench.aws_calls import AwsCallsResult
+from bench.refresh_concurrency import ConcurrencyResult
+from bench.scheduler_scale import SchedulerScaleResult
+
+# ---- prices: AWS us-east-1 list prices, on-demand, no free tier ---------------------------------
+# Dated 2025 (the pricing pages as of that year); DynamoDB's are the on-demand prices after the
+# 1 November 2024 cut (50 %), checked on 2026-11-28 against published summaries of that cut (no AWS
+# pricing page was reachable from here). Re-check before quoting.
+PRICES_AS_OF = "2025 list prices (DynamoDB after the 1 Nov 2024 on-demand cut), checked 2026-11-28"
+LAMBDA_ARM_GB_SECOND = 0.0000133334
+LAMBDA_REQUEST = 0.20 / 1_000_000
+DYNAMODB_WRU = 0.625 / 1_000_000
+DYNAMODB_RRU = 0.125 / 1_000_000
+DYNAMODB_STORAGE_GB_MONTH = 0.25
+DYNAMODB_PITR_GB_MONTH = 0.20
+KMS_REQUEST = 0.03 / 10_000
+KMS_KEY_MONTH = 1.00  # a customer-managed key; rotated key material adds up to $2 more (not counted)
+SQS_REQUEST = 0.40 / 1_000_000  # standard queue, per 64 KB chunk
+SECRET_MONTH = 0.40
+SECRET_API_CALL = 0.05 / 10_000
+EVENTBRIDGE_EVENT = 1.00 / 1_000_000  # custom events
+CLOUDWATCH_LOGS_GB = 0.50  # ingestion (storage: a 30-day retention of a few GB is cents)
+CLOUDWATCH_METRIC_MONTH = 0.30  # per custom metric (a name + dimension values)
+CLOUDWATCH_ALARM_MONTH = 0.10  # standard resolution
+CLOUDWATCH_DASHBOARD_MONTH = 3.00  # beyond an account's first 3
+XRAY_TRACE = 5.00 / 1_000_000  # traces recorded
+HTTP_API_REQUEST = 1.00 / 1_000_000  # API Gateway HTTP API, first 300 M a month
+
+# ---- the workload --------------------------------------------------------------------------------
+CONNECTIONS = 1_000
+REFRESHES_PER_CONNECTION_MONTH = 24 * 30  # one an hour
+TICKS_PER_MONTH = 12 * 24 * 30  # RefreshScheduleExpression rate(5 minutes)
+CONNECTIONS_PER_ICLIENT = 50  # iClient secrets are per iClient (a store app), not per connection
+BATCH_SIZE = 10  # worker batches (the SQS event source's BatchSize); assumed full
+MAX_WORKER_ENVIRONMENTS = 20  # RefreshWorkerMaxConcurrency's default
+# Assumptions where nothing can be measured locally (each one named in the report):
+LAMBDA_PLATFORM_LOG_BYTES = 350  # START, END and REPORT lines per invocation
+SQS_IDLE_RECEIVES_MONTH = 5 * 3 * 60 * 24 * 30  # the event source's pollers: ~5 long polls of 20 s
+# StoreCallLatency, DueBacklog, Enqueued, TickIncomplete, and ~4 Refreshes outcome/reason pairs.
+CUSTOM_METRICS = 8
+ALARMS = 4  # template: dead letters, worker errors, scheduler errors, needs re-authorization
+TABLE_KEY_DECRYPTS_MONTH = 3 * 12 * 24 * 30  # DynamoDB re-decrypts the table key every 5 min per active role
+XRAY_SAMPLED_PER_SECOND = 1.0  # X-Ray's default rule: 1 request/s, then 5 %
+XRAY_SAMPLED_RATE = 0.05
+SECONDS_PER_MONTH = 30 * 24 * 3600
+DYNAMODB_ITEM_OVERHEAD = 100  # bytes per item and per index entry, for storage
+
+
+# ---- DynamoDB sizes ------------------------------------------------------------------------------
+
+
+def attribute_bytes(value: dict[str, Any]) -> int:
+    """Size of one attribute value by DynamoDB's rules (strings and binary as stored, numbers about
+    one byte per two significant digits plus one, lists and maps 3 bytes plus 1 per element)."""
+    kind, data = next(iter(value.items()))
+    size: int
+    if kind == "S":
+        size = len(str(data).encode("utf-8"))
+    elif kind == "N":
+        digits = str(data).lstrip("-").replace(".", "").strip("0") or "0"
+        size = math.ceil(len(digits) / 2) + 1
+    elif kind == "B":
+        size = len(data)
+    elif kind in ("BOOL", "NULL"):
+        size = 1
+    elif kind == "L":
+        size = 3 + sum(attribute_bytes(element) + 1 for element in data)
+    elif kind == "M":
+        size = 3 + sum(len(name.encode()) + attribute_bytes(element) + 1 for name, element in data.items())
+    elif kind in ("SS", "NS", "BS"):
+        size = sum(attribute_bytes({kind[0]: element}) for element in data)
+    else:
+        raise ValueError(f"unknown attribute type {kind}")
+    return size
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    return sum(len(name.encode("utf-8")) + attribute_bytes(value) for name, value in item.items())
+
+
+def write_units(size: int) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+def strong_read_units(size: int) -> int:
+    return max(1, math.ceil(size / 4096))
+
+
+# ---- the model -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LineItem:
+    service: str
+    what: str
+    quantity: float  # per month
+    unit_price: float
+    fixed: bool = False  # per deployment, not per connection
+
+    @property
+    def cost(self) -> float:
+        return self.quantity * self.unit_price
+
+
+@dataclass
+class Design:
+    name: str
+    connections: int
+    items: list[LineItem] = field(default_factory=list)
+
+    def add(
+        self, service: str, what: str, quantity: float, unit_price: float, *, fixed: bool = False
+    ) -> None:
+        self.items.append(LineItem(service, what, quantity, unit_price, fixed))
+
+    @property
+    def total(self) -> float:
+        return sum(item.cost for item in self.items)
+
+    @property
+    def variable(self) -> float:
+        return sum(item.cost for item in self.items if not item.fixed)
+
+    def by_service(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for item in self.items:
+            totals[item.service] = totals.get(item.service, 0.0) + item.cost
+        return totals
+
+    def per_thousand(self) -> float:
+        return self.total / self.connections * 1000
+
+
+@dataclass
+class Inputs:
+    """What the model takes from this run's measurements."""
+
+    connection_item_bytes: int
+    connection_item_leased_bytes: int
+    iclient_item_bytes: int
+    index_entry_bytes: int
+    deployed_item_bytes: int  # the same item shaped as in AWS (KMS blob, API callback URL)
+    worker_calls: dict[str, int]  # one refresh, warm environment
+    store_calls_per_refresh: int  # each one spends the store's call budget: an UpdateItem on its counter
+    event_source_calls_per_batch: int
+    tick_due: int  # figure 2's tick: 1,000 connections' share of an hour
+    tick_calls: dict[str, int]
+    tick_seconds: float
+    scale_due: int  # figure 5's tick
+    scale_calls: dict[str, int]
+    scale_seconds: float
+    worker_batch_seconds: float  # figure 4: 10 refreshes, store answering in 200 ms
+    log_bytes_per_refresh: int  # worker log lines + EMF documents, one refresh
+    log_bytes_per_tick: int
+    worker_memory_mb: int
+    scheduler_memory_mb: int
+
+
+def inputs_from(
+    calls: AwsCallsResult, concurrency: ConcurrencyResult, scale: SchedulerScaleResult, memory: dict[str, int]
+) -> Inputs:
+    refresh = calls.operations["scheduled refresh"]
+    tick = calls.operations[f"scheduler tick, {calls.tick_due} due"].warm
+    idle = calls.operations["scheduler tick, 0 due"].warm
+    if sum(idle.calls.values()) != idle.calls.get("dynamodb:Query", 0):
+        raise RuntimeError("an empty tick should only query the index")
+    item = calls.connection_item
+    index_keys: dict[str, Any] = {
+        name: item[name] for name in ("pk", "sk", "due_pk", "due_sk") if name in item
+    }
+    return Inputs(
+        connection_item_bytes=item_bytes(item),
+        connection_item_leased_bytes=item_bytes({**item, **calls.lease_attributes}),
+        iclient_item_bytes=item_bytes(calls.iclient_item),
+        index_entry_bytes=item_bytes(index_keys),
+        deployed_item_bytes=item_bytes({**item, **calls.lease_attributes}) + deployed_growth(item),
+        worker_calls=dict(refresh.phases["worker"].calls),
+        store_calls_per_refresh=refresh.phases["worker"].store_total,
+        event_source_calls_per_batch=refresh.phases["event source"].total,
+        tick_due=calls.tick_due,
+        tick_calls=dict(tick.calls),
+        tick_seconds=tick.seconds,
+        scale_due=scale.enqueued,
+        scale_calls=dict(scale.calls),
+        scale_seconds=scale.tick_seconds,
+        worker_batch_seconds=concurrency.batch,
+        log_bytes_per_refresh=refresh.phases["worker"].log_bytes,
+        log_bytes_per_tick=idle.log_bytes,
+        worker_memory_mb=memory["refresh_worker"],
+        scheduler_memory_mb=memory["refresh_scheduler"],
+    )
+
+
+# In AWS the KMS ciphertext of a 256-bit data key is about 184 bytes (moto's is shorter), and the
+# default callback URL is the API's execute-api domain.
+KMS_DATA_KEY_CIPHERTEXT_BYTES = 184
+DEPLOYED_CALLBACK_URL = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/oauth2/callback"
+
+
+def deployed_growth(item: dict[str, Any]) -> int:
+    """How many bytes the measured item gains when deployed: the sealed blob carries AWS KMS's longer
+    data key ciphertext, the callback URL is the API's own domain."""
+    growth = 0
+    blob = item.get("sealed_tokens", {}).get("B")
+    if blob is not None:
+        local_key = int.from_bytes(bytes(blob)[1:3], "big")
+        growth += KMS_DATA_KEY_CIPHERTEXT_BYTES - local_key
+    callback = item.get("callback_url", {}).get("S")
+    if callback is not None:
+        growth += len(DEPLOYED_CALLBACK_URL) - len(callback)
+    return growth
+
+
+def distinct_per_batch(iclients: int, batch: int = BATCH_SIZE) -> float:
+    """Expected distinct iClients among a batch's connections (each connection's iClient uniform)."""
+    return iclients * (1 - (1 - 1 / iclients) ** batch) if iclients > 1 else 1.0
+
+
+@dataclass
+class Workload:
+    """One deployment's month: `connections` refreshed hourly."""
+
+    connections: int
+    secret_per_connection: bool = False
+    changes: frozenset[str] = frozenset()  # recommended changes, modelled (see CHANGES)
+
+    @property
+    def refreshes(self) -> int:
+        return self.connections * REFRESHES_PER_CONNECTION_MONTH
+
+    @property
+    def due_per_tick(self) -> float:
+        return self.refreshes / TICKS_PER_MONTH
+
+    @property
+    def batches(self) -> float:
+        return self.refreshes / BATCH_SIZE
+
+    @property
+    def iclients(self) -> int:
+        return max(1, math.ceil(self.connections / CONNECTIONS_PER_ICLIENT))
+
+    @property
+    def environments(self) -> int:
+        """Worker environments a tick keeps busy: one per batch, up to the concurrency cap."""
+        return min(MAX_WORKER_ENVIRONMENTS, max(1, math.ceil(self.due_per_tick / BATCH_SIZE)))
+
+
+# Recommended changes the model can apply (docs/benchmarks.md, "the path to the target").
+ICLIENT_SECRET_ON_ITEM = "iClient secret sealed on the iClient item, not in Secrets Manager"
+SMALL_ITEM = "connection item under 1 KB (1 WRU per write)"
+POOLED_SCHEDULER = "scheduler pools keys and messages across shards"
+CHANGES = (ICLIENT_SECRET_ON_ITEM, SMALL_ITEM, POOLED_SCHEDULER)
+
+
+def build(
+    inputs: Inputs,
+    *,
+    connections: int = CONNECTIONS,
+    secret_per_connection: bool = False,
+    changes: frozenset[str] = frozenset(),
+) -> Design:
+    """The monthly bill of one deployment with `connections` connections refreshed hourly."""
+    work = Workload(connections, secret_per_connection, changes)
+    name = "secret per connection" if secret_per_connection else "sealed on the item (as built)"
+    design = Design(name, connections)
+    tick_calls, tick_seconds = scheduler_tick(inputs, work.due_per_tick, pooled=POOLED_SCHEDULER in changes)
+    _lambda(design, inputs, work, tick_seconds)
+    _dynamodb(design, inputs, work, tick_calls)
+    _sqs(design, inputs, work, tick_calls)
+    _kms_and_secrets(design, work)
+    # A routine refresh publishes nothing (failures, recoveries and authorizations do).
+    design.add(
+        "EventBridge", "events: 1 authorization / connection / year", connections / 12, EVENTBRIDGE_EVENT
+    )
+    _observability(design, inputs, work)
+    return design
+
+
+def _lambda(design: Design, inputs: Inputs, work: Workload, tick_seconds: float) -> None:
+    """The worker (batches of 10, each as long as figure 4's batch) and the scheduler's ticks."""
+    worker_gb_s = work.batches * inputs.worker_batch_seconds * inputs.worker_memory_mb / 1024
+    design.add("Lambda", "worker duration (GB-s)", worker_gb_s, LAMBDA_ARM_GB_SECOND)
+    design.add("Lambda", "worker invocations", work.batches, LAMBDA_REQUEST)
+    scheduler_gb_s = TICKS_PER_MONTH * tick_seconds * inputs.scheduler_memory_mb / 1024
+    design.add("Lambda", "scheduler duration (GB-s)", scheduler_gb_s, LAMBDA_ARM_GB_SECOND)
+    design.add("Lambda", "scheduler invocations", TICKS_PER_MONTH, LAMBDA_REQUEST, fixed=True)
+
+
+def _dynamodb(design: Design, inputs: Inputs, work: Workload, tick_calls: dict[str, float]) -> None:
+    """The worker's writes: the lease and the token write on the connection item (each billed for
+    the larger of the item before and after: the leased item), the call budget counter (a small
+    item, one write per store call), and moving the due index entry (a changed index key is a
+    delete and a put in the index: 2 writes); its iClient read; the scheduler's keys-only index
+    queries and its eventually consistent reads of the due items."""
+    updates = inputs.worker_calls.get("dynamodb:UpdateItem", 0)
+    budget = inputs.store_calls_per_refresh
+    on_item = updates - budget
+    item_wru = 1 if SMALL_ITEM in work.changes else write_units(inputs.connection_item_leased_bytes)
+    per_refresh = on_item * item_wru + budget + 2
+    what = f"writes: {per_refresh} WRU / refresh ({on_item} × {item_wru} item, {budget} budget, 2 index)"
+    design.add("DynamoDB", what, work.refreshes * per_refresh, DYNAMODB_WRU)
+    reads = inputs.worker_calls.get("dynamodb:GetItem", 0)
+    iclient_rru = reads * strong_read_units(inputs.iclient_item_bytes)
+    design.add(
+        "DynamoDB",
+        f"reads: {iclient_rru} RRU / refresh (iClient)",
+        work.refreshes * iclient_rru,
+        DYNAMODB_RRU,
+    )
+    queries = tick_calls["dynamodb:Query"]
+    query_rru = max(0.5, math.ceil(work.due_per_tick / queries * inputs.index_entry_bytes / 4096) * 0.5)
+    empty_ticks_rru = TICKS_PER_MONTH * 32 * 0.5  # the 32 queries of a tick that finds nothing
+    design.add(
+        "DynamoDB", "scheduler: 32 index queries a tick (RRU)", empty_ticks_rru, DYNAMODB_RRU, fixed=True
+    )
+    if queries * query_rru > 32 * 0.5:
+        extra = TICKS_PER_MONTH * queries * query_rru - empty_ticks_rru
+        design.add("DynamoDB", "scheduler: more index pages (RRU)", extra, DYNAMODB_RRU)
+    design.add("DynamoDB", "scheduler: 0.5 RRU / due item read", work.refreshes * 0.5, DYNAMODB_RRU)
+    stored_gb = work.connections * (inputs.connection_item_bytes + 4 * DYNAMODB_ITEM_OVERHEAD + 200) / 1e9
+    design.add(
+        "DynamoDB", "storage + PITR (GB-month)", stored_gb, DYNAMODB_STORAGE_GB_MONTH + DYNAMODB_PITR_GB_MONTH
+    )
+
+
+def _sqs(design: Design, inputs: Inputs, work: Workload, tick_calls: dict[str, float]) -> None:
+    """The scheduler's sends (as measured per tick), the event source's receive and delete per
+    batch, and its idle long polling."""
+    sends = TICKS_PER_MONTH * tick_calls.get("sqs:SendMessageBatch", 0)
+    design.add("SQS", "SendMessageBatch (scheduler)", sends, SQS_REQUEST)
+    source = work.batches * inputs.event_source_calls_per_batch
+    design.add("SQS", "receive + delete (event source)", source, SQS_REQUEST)
+    design.add("SQS", "event source idle long polls", SQS_IDLE_RECEIVES_MONTH, SQS_REQUEST, fixed=True)
+
+
+def _kms_and_secrets(design: Design, work: Workload) -> None:
+    """One customer-managed key (the table, the secrets, the tokens, the logs); token sealing with
+    data keys cached per environment (a GenerateDataKey an hour, a Decrypt per other environment's
+    data key met) or, in the other design, a secret per connection read and written on every
+    refresh; the iClient secrets (both designs), read through a 5-minute cache: ticks are 5 minutes
+    apart, so each batch's environment reads each of its batch's iClients again."""
+    design.add("KMS", "customer-managed key", 1, KMS_KEY_MONTH, fixed=True)
+    design.add("KMS", "DynamoDB table key decrypts", TABLE_KEY_DECRYPTS_MONTH, KMS_REQUEST, fixed=True)
+    if work.secret_per_connection:
+        design.add("Secrets Manager", "token secrets, 1 per connection", work.connections, SECRET_MONTH)
+        design.add("Secrets Manager", "Get + PutSecretValue / refresh", work.refreshes * 2, SECRET_API_CALL)
+        design.add("KMS", "Decrypt + GenerateDataKey by Secrets Manager", work.refreshes * 2, KMS_REQUEST)
+    else:
+        sealing = work.environments * (1 + work.environments) * 24 * 30
+        design.add("KMS", "token sealing data keys (cached)", sealing, KMS_REQUEST)
+    if ICLIENT_SECRET_ON_ITEM in work.changes:
+        return  # read with the iClient item the worker reads anyway; opened with the cached data key
+    reads = work.batches * distinct_per_batch(work.iclients)
+    iclients = f"iClient secrets: {work.iclients} (1 per {CONNECTIONS_PER_ICLIENT} connections)"
+    design.add("Secrets Manager", iclients, work.iclients, SECRET_MONTH)
+    design.add("Secrets Manager", "iClient GetSecretValue (5-minute cache)", reads, SECRET_API_CALL)
+    design.add("KMS", "Decrypt by Secrets Manager for those reads", reads, KMS_REQUEST)
+
+
+def _observability(design: Design, inputs: Inputs, work: Workload) -> None:
+    """The functions' log lines and EMF metric documents (measured), the platform's lines, the
+    template's custom metrics, alarms and dashboard, and X-Ray (Tracing: Active, default sampling)."""
+    log_gb = (
+        work.refreshes * inputs.log_bytes_per_refresh
+        + TICKS_PER_MONTH * inputs.log_bytes_per_tick
+        + (work.batches + TICKS_PER_MONTH) * LAMBDA_PLATFORM_LOG_BYTES
+    ) / 1e9
+    design.add("CloudWatch", "log ingestion (GB)", log_gb, CLOUDWATCH_LOGS_GB)
+    design.add(
+        "CloudWatch",
+        f"custom metrics (~{CUSTOM_METRICS})",
+        CUSTOM_METRICS,
+        CLOUDWATCH_METRIC_MONTH,
+        fixed=True,
+    )
+    design.add("CloudWatch", f"alarms ({ALARMS})", ALARMS, CLOUDWATCH_ALARM_MONTH, fixed=True)
+    design.add("CloudWatch", "dashboard", 1, CLOUDWATCH_DASHBOARD_MONTH, fixed=True)
+    rate = (work.batches + TICKS_PER_MONTH) / SECONDS_PER_MONTH
+    sampled = min(rate, XRAY_SAMPLED_PER_SECOND) + XRAY_SAMPLED_RATE * max(
+        0.0, rate - XRAY_SAMPLED_PER_SECOND
+    )
+    design.add("X-Ray", "traces recorded", sampled * SECONDS_PER_MONTH, XRAY_TRACE)
+
+
+def scheduler_tick(inputs: Inputs, due: float, *, pooled: bool = False) -> tuple[dict[str, float], float]:
+    """One tick's calls and time with `due` connections due: the measured tick nearest in size
+    (figure 2's for small deployments, figure 5's beyond), its per-due calls scaled to `due`; the
+    32 index queries stay (one page per shard), more pages once a shard holds over 500 due keys.
+    `pooled`: reads and sends pooled across shards (full BatchGetItem and SendMessageBatch)."""
+    small = due <= 10 * inputs.tick_due
+    calls, measured_due, seconds = (
+        (inputs.tick_calls, inputs.tick_due, inputs.tick_seconds)
+        if small
+        else (inputs.scale_calls, inputs.scale_due, inputs.scale_seconds)
+    )
+    scaled = {name: count * due / measured_due for name, count in calls.items() if name != "dynamodb:Query"}
+    scaled["dynamodb:Query"] = 32 * max(1, math.ceil(due / 32 / 500))
+    if pooled:
+        scaled["dynamodb:BatchGetItem"] = math.ceil(due / 100)
+        scaled["sqs:SendMessageBatch"] = math.ceil(due / 10)
+    return scaled, seconds * due / measured_due
+
+
+def money(value: float) -> str:
+    rounded = Decimal(str(value)).quantize(Decimal("0.01"))
+    return f"${rounded:,}"
+
+
+@dataclass
+class CostResult:
+    inputs: Inputs
+    built: Design
+    secret_per_connection: Design
+    at_million: Design
+    secret_per_connection_at_million: Design
+    path: list[tuple[str, Design]] = field(default_factory=list)  # as built, then each change added
+    path_at_million: Design | None = None
+    target: float = 2.00
+
+    @property
+    def met(self) -> bool:
+        return self.built.per_thousand() <= self.target
+
+
+def model(inputs: Inputs) -> CostResult:
+    path: list[tuple[str, Design]] = [("as built", build(inputs))]
+    applied: frozenset[str] = frozenset()
+    for change in CHANGES:
+        applied = applied | {change}
+        path.append((f"+ {change}", build(inputs, changes=applied)))
+    return CostResult(
+        inputs=inputs,
+        built=build(inputs),
+        secret_per_connection=build(inputs, secret_per_connection=True),
+        at_million=build(inputs, connections=1_000_000),
+        secret_per_connection_at_million=build(inputs, connections=1_000_000, secret_per_connection=True),
+        path=path,
+        path_at_million=build(inputs, connections=1_000_000, changes=applied),
+    )
