@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -21,9 +21,37 @@ _CONFIG = Config(
 )
 
 
-@cache
-def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+class _Clients:
+    """One client per service, all from one session (its loader reads endpoints.json and the SDK's
+    defaults once, not once per client), built under a lock: threads that start together (the
+    scheduler's shard threads, the worker's record threads) share one client instead of each
+    building its own. A session is not thread-safe; the clients it makes are."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._session: boto3.session.Session | None = None
+        self._clients: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        found = self._clients.get(service)
+        if found is None:
+            with self._lock:
+                found = self._clients.get(service)
+                if found is None:
+                    if self._session is None:
+                        self._session = boto3.session.Session()
+                    found = self._session.client(service, config=_CONFIG)  # type: ignore[call-overload]
+                    self._clients[service] = found
+        return found
+
+    def cache_clear(self) -> None:
+        """Forget every client (the local stack does, when it points the endpoint elsewhere)."""
+        with self._lock:
+            self._clients.clear()
+            self._session = None
+
+
+client = _Clients()
 
 
 def dynamodb() -> DynamoDBClient:

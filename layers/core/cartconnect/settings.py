@@ -1,46 +1,74 @@
-"""Deployment settings, parsed once per process from the environment the template sets."""
+"""Deployment settings, parsed once per process from the environment the template sets.
+
+A plain dataclass, not a pydantic model: the refresh functions and the authorization flow need
+nothing else from pydantic, and importing it costs every cold start ~50 ms.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+class SettingsError(ValueError):
+    """A variable the template sets is missing or malformed."""
 
 
-def _csv(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(item.strip() for item in value.split(",") if item.strip())
-    return value
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+def _hosts(value: str) -> tuple[str, ...]:
+    return tuple(item.lower().strip(".") for item in _csv(value))
 
-    table_name: str = Field(alias="TABLE_NAME")
-    kms_key_id: str = Field(alias="KMS_KEY_ID")
-    secret_prefix: str = Field(default="cartconnect/iclients/", alias="SECRET_PREFIX")
-    tenant_claim: str = Field(default="tenant_id", alias="TENANT_CLAIM")
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+
+def _number(
+    name: str, value: str, kind: type[float] | type[int], *, minimum: float, strict: bool = False
+) -> float:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
+    if number < minimum or (strict and number == minimum):
+        raise SettingsError(f"{name} must be {'>' if strict else '>='} {minimum}")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    kms_key_id: str
+    secret_prefix: str = "cartconnect/iclients/"
+    tenant_claim: str = "tenant_id"
     # Public origin of this deployment (scheme + host), e.g. a custom domain. When empty the
     # origin is taken from the API Gateway request (requestContext.domainName, always https).
-    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
-    allowed_callback_urls: tuple[str, ...] = Field(default=(), alias="ALLOWED_CALLBACK_URLS")
-    allowed_store_suffixes: tuple[str, ...] = Field(
-        default=("americommerce.com", "cart.com"), alias="ALLOWED_STORE_SUFFIXES"
-    )
-    allow_custom_store_domains: bool = Field(default=False, alias="ALLOW_CUSTOM_STORE_DOMAINS")
+    public_base_url: str = ""
+    allowed_callback_urls: tuple[str, ...] = ()
+    allowed_store_suffixes: tuple[str, ...] = ("americommerce.com", "cart.com")
+    allow_custom_store_domains: bool = False
     # Dev only: host:port pairs the local stack may reach over plain HTTP. The template never sets it.
-    insecure_store_hosts: tuple[str, ...] = Field(default=(), alias="CARTCONNECT_INSECURE_STORE_HOSTS")
-    event_bus_name: str = Field(default="", alias="EVENT_BUS_NAME")
-    refresh_queue_url: str = Field(default="", alias="REFRESH_QUEUE_URL")
+    insecure_store_hosts: tuple[str, ...] = ()
+    event_bus_name: str = ""
+    refresh_queue_url: str = ""
     # Token lifecycle (docs/lifecycle.md): refresh this long before expiry; a connection whose refreshes
     # keep failing for longer than the window needs re-authorization.
-    refresh_lead_minutes: float = Field(default=15.0, ge=0, alias="REFRESH_LEAD_MINUTES")
-    refresh_failure_window_hours: float = Field(default=96.0, gt=0, alias="REFRESH_FAILURE_WINDOW_HOURS")
+    refresh_lead_minutes: float = 15.0
+    refresh_failure_window_hours: float = 96.0
     # The store's documented call limit (calls per 10 s per store; 50 at most, 5/10/20 on some plans).
     # See docs/decisions/0005-store-rate-limiter.md for how it is enforced across Lambdas.
-    store_call_limit: int = Field(default=50, ge=2, alias="STORE_CALL_LIMIT")
+    store_call_limit: int = 50
 
     @property
     def refresh_lead(self) -> timedelta:
@@ -50,17 +78,46 @@ class Settings(BaseModel):
     def refresh_failure_window(self) -> timedelta:
         return timedelta(hours=self.refresh_failure_window_hours)
 
-    @field_validator("allowed_callback_urls", "allowed_store_suffixes", "insecure_store_hosts", mode="before")
     @classmethod
-    def _split(cls, value: object) -> object:
-        return _csv(value)
-
-    @field_validator("allowed_store_suffixes", "insecure_store_hosts", mode="after")
-    @classmethod
-    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(item.lower().strip(".") for item in value)
+    def from_environment(cls, env: Mapping[str, str]) -> Settings:
+        missing = [name for name in ("TABLE_NAME", "KMS_KEY_ID") if not env.get(name)]
+        if missing:
+            raise SettingsError(f"not set: {', '.join(missing)}")
+        defaults = cls(table_name="", kms_key_id="")
+        return cls(
+            table_name=env["TABLE_NAME"],
+            kms_key_id=env["KMS_KEY_ID"],
+            secret_prefix=env.get("SECRET_PREFIX", defaults.secret_prefix),
+            tenant_claim=env.get("TENANT_CLAIM", defaults.tenant_claim),
+            public_base_url=env.get("PUBLIC_BASE_URL", ""),
+            allowed_callback_urls=_csv(env.get("ALLOWED_CALLBACK_URLS", "")),
+            allowed_store_suffixes=_hosts(env["ALLOWED_STORE_SUFFIXES"])
+            if "ALLOWED_STORE_SUFFIXES" in env
+            else defaults.allowed_store_suffixes,
+            allow_custom_store_domains=_bool(
+                "ALLOW_CUSTOM_STORE_DOMAINS", env.get("ALLOW_CUSTOM_STORE_DOMAINS", "")
+            ),
+            insecure_store_hosts=_hosts(env.get("CARTCONNECT_INSECURE_STORE_HOSTS", "")),
+            event_bus_name=env.get("EVENT_BUS_NAME", ""),
+            refresh_queue_url=env.get("REFRESH_QUEUE_URL", ""),
+            refresh_lead_minutes=float(
+                _number("REFRESH_LEAD_MINUTES", env.get("REFRESH_LEAD_MINUTES", "15"), float, minimum=0)
+            ),
+            refresh_failure_window_hours=float(
+                _number(
+                    "REFRESH_FAILURE_WINDOW_HOURS",
+                    env.get("REFRESH_FAILURE_WINDOW_HOURS", "96"),
+                    float,
+                    minimum=0,
+                    strict=True,
+                )
+            ),
+            store_call_limit=int(
+                _number("STORE_CALL_LIMIT", env.get("STORE_CALL_LIMIT", "50"), int, minimum=2)
+            ),
+        )
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.model_validate(dict(os.environ))
+    return Settings.from_environment(os.environ)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from cartconnect import clock
 from cartconnect.adapters import due_index, refresh_queue
@@ -26,6 +27,8 @@ from cartconnect.refresh_schedule import DUE_SHARDS
 RESERVE_MS = 10_000
 PAGE_SIZE = 500
 PARALLEL_SHARDS = 8
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -42,6 +45,10 @@ class TickResult:
 
 
 class _Tick:
+    """Shard threads query pages of due keys; keys and messages are pooled across shards, so a
+    BatchGetItem carries up to 100 keys and a SendMessageBatch 10 messages whichever shards they
+    came from (with few due per shard, per-shard batches would be nearly empty)."""
+
     def __init__(
         self, now: datetime, remaining_ms: Callable[[], int], reserve_ms: int, page_size: int
     ) -> None:
@@ -51,6 +58,8 @@ class _Tick:
         self.page_size = page_size
         self.result = TickResult()
         self._lock = threading.Lock()
+        self._keys: list[dict[str, object]] = []
+        self._messages: list[RefreshMessage] = []
 
     def time_left(self) -> bool:
         return self.remaining_ms() > self.reserve_ms
@@ -63,7 +72,23 @@ class _Tick:
                     self.result.complete = False
                 return
             keys, start = due_index.query_page(shard, now=self.now, limit=self.page_size, start_key=start)
-            candidates = due_index.read(keys)
+            self._add_keys(keys, flush=False)
+            if start is None:
+                with self._lock:
+                    self.result.shards_done += 1
+                return
+
+    def finish(self) -> None:
+        """Read and send what is left in the pools (after every shard thread is done)."""
+        self._add_keys([], flush=True)
+        self._add_messages([], flush=True)
+
+    def _add_keys(self, keys: list[dict[str, object]], *, flush: bool) -> None:
+        with self._lock:
+            self._keys.extend(keys)
+            chunks = _take(self._keys, due_index.BATCH_GET_LIMIT, flush)
+        for chunk in chunks:
+            candidates = due_index.read(chunk)
             due = [
                 RefreshMessage(c.tenant, c.connection_id, c.token_version)
                 for c in candidates
@@ -71,15 +96,27 @@ class _Tick:
                 and c.refresh_due_at is not None
                 and c.refresh_due_at <= self.now
             ]
-            sent = refresh_queue.send(due) if due else 0
             with self._lock:
                 self.result.due += len(due)
+                self.result.stale += len(chunk) - len(due)
+            self._add_messages(due, flush=False)
+
+    def _add_messages(self, messages: list[RefreshMessage], *, flush: bool) -> None:
+        with self._lock:
+            self._messages.extend(messages)
+            batches = _take(self._messages, refresh_queue.BATCH_SIZE, flush)
+        for batch in batches:
+            sent = refresh_queue.send(batch)
+            with self._lock:
                 self.result.enqueued += sent
-                self.result.stale += len(keys) - len(due)
-            if start is None:
-                with self._lock:
-                    self.result.shards_done += 1
-                return
+
+
+def _take(pool: list[T], size: int, everything: bool) -> list[list[T]]:
+    """Remove and return the full chunks of `size` from `pool` (and the rest too if `everything`)."""
+    end = len(pool) if everything else len(pool) - len(pool) % size
+    chunks = [pool[offset : min(offset + size, end)] for offset in range(0, end, size)]
+    del pool[:end]
+    return chunks
 
 
 def tick(
@@ -94,6 +131,7 @@ def tick(
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="due-shard") as pool:
         futures = [pool.submit(run.shard, shard) for shard in range(DUE_SHARDS)]
     errors = [error for error in (future.exception() for future in futures) if error is not None]
+    run.finish()
     logger.info("refresh tick", extra={**run.result.as_dict(), "failed_shards": len(errors)})
     if errors:
         # The other shards were served; the failed ones are still due at the next tick.
