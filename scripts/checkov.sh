@@ -79,24 +79,10 @@ if ! installed; then
     exec 9>&-
 fi
 
-# --- offline environment (as scripts/lint-template.sh) ---------------------------------------------------
-export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=AKIAOFFLINELINT00000 AWS_SECRET_ACCESS_KEY=offline-lint-not-a-secret
-unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_CONTAINER_CREDENTIALS_FULL_URI \
-    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN \
-    BC_API_KEY PRISMA_API_URL
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
-    http_proxy=http://127.0.0.1:9 NO_PROXY='' no_proxy=''
-
-offline=()
-if command -v unshare >/dev/null 2>&1; then
-    if unshare --net true 2>/dev/null; then
-        offline=(unshare --net)
-    elif unshare --net --map-root-user true 2>/dev/null; then
-        offline=(unshare --net --map-root-user)
-    fi
-fi
+# --- offline environment (shared with scripts/lint-template.sh) -------------------------------------------
+# shellcheck source=scripts/offline-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/offline-env.sh"
+unset BC_API_KEY PRISMA_API_URL  # checkov's own platform: never contacted
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

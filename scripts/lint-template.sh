@@ -28,23 +28,8 @@ bin="$root/.tools/bin"
 
 export SAM_CLI_TELEMETRY=0
 export __SAM_CLI_APP_DIR="$root/.tools/sam-home"
-export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=AKIAOFFLINELINT00000 AWS_SECRET_ACCESS_KEY=offline-lint-not-a-secret
-unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_CONTAINER_CREDENTIALS_FULL_URI \
-    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
-    http_proxy=http://127.0.0.1:9 NO_PROXY='' no_proxy=''
-
-# No network at all where possible: a new network namespace (root), or one inside a user namespace.
-offline=()
-if command -v unshare >/dev/null 2>&1; then
-    if unshare --net true 2>/dev/null; then
-        offline=(unshare --net)
-    elif unshare --net --map-root-user true 2>/dev/null; then
-        offline=(unshare --net --map-root-user)
-    fi
-fi
+# shellcheck source=scripts/offline-env.sh
+source "$root/scripts/offline-env.sh"
 
 failed=0
 run() {
