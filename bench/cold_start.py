@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import BenchEnvironment, existing_functions, log
+from bench.function_process import LAMBDA_CONTEXT_SOURCE
 
 ROUNDS = 7
 TARGETS = {
@@ -55,19 +56,7 @@ sys.path.insert(0, spec["code_dir"])
 import app
 imported = time.perf_counter()
 
-class Context:
-    function_name = spec["function_name"]
-    function_version = "$LATEST"
-    memory_limit_in_mb = spec["memory"]
-    invoked_function_arn = spec["arn"]
-    aws_request_id = "bench-cold-start"
-    log_group_name = "/aws/lambda/" + spec["function_name"]
-    log_stream_name = "bench"
-    def __init__(self):
-        self._deadline = time.monotonic() + spec["timeout"]
-    def get_remaining_time_in_millis(self):
-        return int((self._deadline - time.monotonic()) * 1000)
-
+{LAMBDA_CONTEXT_SOURCE}
 result = app.lambda_handler(spec["event"], Context())
 done = time.perf_counter()
 phases = {{"import": imported - started, "request": done - imported}}

@@ -23,7 +23,24 @@ from bench.environment import BenchEnvironment
 # A warm Lambda environment in its own process: the handler is imported once, then invoked once per
 # JSON line on stdin; each answer line carries the result, the handler's time and the AWS calls it
 # made. Handler logs go to stderr (a file), the protocol to the original stdout.
-_WARM_PROCESS = """
+# The Lambda context object, as source for the child processes (they read `spec` and import `time`).
+LAMBDA_CONTEXT_SOURCE = """
+class Context:
+    function_name = spec["function_name"]
+    function_version = "$LATEST"
+    memory_limit_in_mb = spec["memory"]
+    invoked_function_arn = spec["arn"]
+    aws_request_id = "bench"
+    log_group_name = "/aws/lambda/" + spec["function_name"]
+    log_stream_name = "bench"
+    def __init__(self):
+        self._deadline = time.monotonic() + spec["timeout"]
+    def get_remaining_time_in_millis(self):
+        return int((self._deadline - time.monotonic()) * 1000)
+"""
+
+_WARM_PROCESS = (
+    """
 import json, sys, threading, time
 from collections import Counter
 protocol, sys.stdout = sys.stdout, sys.stderr
@@ -43,19 +60,9 @@ def counted(self, operation, params):
 
 BaseClient._make_api_call = counted
 
-class Context:
-    function_name = spec["function_name"]
-    function_version = "$LATEST"
-    memory_limit_in_mb = spec["memory"]
-    invoked_function_arn = spec["arn"]
-    aws_request_id = "bench"
-    log_group_name = "/aws/lambda/" + spec["function_name"]
-    log_stream_name = "bench"
-    def __init__(self):
-        self._deadline = time.monotonic() + spec["timeout"]
-    def get_remaining_time_in_millis(self):
-        return int((self._deadline - time.monotonic()) * 1000)
-
+"""
+    + LAMBDA_CONTEXT_SOURCE
+    + """
 protocol.write(json.dumps({"ready": True}) + "\\n")
 protocol.flush()
 for line in sys.stdin:
@@ -72,6 +79,7 @@ for line in sys.stdin:
     protocol.write(json.dumps(answer, default=str) + "\\n")
     protocol.flush()
 """
+)
 
 
 @dataclass
