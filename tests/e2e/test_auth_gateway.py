@@ -1,7 +1,7 @@
 """The template's real routes behind the local JWT authorizer, over HTTP.
 
-Refusals never reach a handler, so they run whether or not the handlers exist. Tests that need a
-route's handler skip until its module (functions/<dir>/app.py) is written.
+Refusals never reach a handler. Tests that need a route's handler fail if its module
+(functions/<dir>/app.py) is missing: a route the template declares must have code behind it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _concrete(path: str) -> str:
 def _require_handler(stack: LocalStack, function_id: str) -> None:
     definition = stack.template.functions[function_id]
     if not definition.module_path(stack.root).is_file():
-        pytest.skip(f"{definition.module_path(stack.root)} is not written yet")
+        pytest.fail(f"{definition.module_path(stack.root)} is missing: the template routes to it")
 
 
 def _routes(stack: LocalStack, *, protected: bool) -> list[Route]:
