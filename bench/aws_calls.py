@@ -79,13 +79,11 @@ def _metrics_published(sink: LogSink) -> Iterator[None]:
 
 
 def forget_process_caches() -> None:
-    """What a new Lambda environment starts without: the cached KMS data keys and iClient secrets."""
-    from cartconnect.adapters import secrets, token_vault
+    """What a new Lambda environment starts without: the cached KMS data keys (tokens, iClient secrets)."""
+    from cartconnect.adapters import iclient_secret, token_vault
 
-    with token_vault._lock:
-        token_vault._current = None
-        token_vault._decrypted.clear()
-    secrets._provider.cache_clear()
+    token_vault.forget_keys()
+    iclient_secret.forget_keys()
 
 
 @dataclass

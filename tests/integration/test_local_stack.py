@@ -147,7 +147,6 @@ def test_environment_is_resolved_from_the_template(local_stack: LocalStack) -> N
     env = local_stack.env
     template_vars = load_template().data["Globals"]["Function"]["Environment"]["Variables"]
     assert set(template_vars) <= set(env)
-    assert env["SECRET_PREFIX"] == "cartconnect/cartconnect-local/iclients/"
     assert env["TENANT_CLAIM"] == "tenant_id" == local_stack.tenant_claim
     assert env["PUBLIC_BASE_URL"] == local_stack.api_url
     assert env["AWS_ENDPOINT_URL"] == local_stack.aws_endpoint

@@ -1,4 +1,4 @@
-"""The management API against the local stack's moto server: secrets, conditional writes, races."""
+"""The management API against the local stack's moto server: sealed secrets, conditional writes, races."""
 
 from __future__ import annotations
 
@@ -47,47 +47,53 @@ def _table_items(local_stack, tenant: str) -> list[dict]:
     return response["Items"]
 
 
-def test_secret_lives_in_secrets_manager_only_and_is_masked(local_stack, client, unique_tenant):
+def _iclient_item(local_stack, tenant: str, iclient_id: str) -> dict:
+    ddb = boto3.client("dynamodb", endpoint_url=local_stack.aws_endpoint)
+    key = {"pk": {"S": f"T#{tenant}"}, "sk": {"S": f"ICLIENT#{iclient_id}"}}
+    return ddb.get_item(TableName=local_stack.env["TABLE_NAME"], Key=key, ConsistentRead=True).get("Item", {})
+
+
+def test_secret_is_sealed_on_the_iclient_item_and_masked(local_stack, client, unique_tenant):
+    from cartconnect.adapters import iclient_secret
+
+    secrets_before = _secret_names(local_stack)
     created = _iclient(client)
     assert created["client_secret"] == "********"
     assert SECRET not in json.dumps(client.get(f"/v1/iclients/{created['id']}").json())
+    assert SECRET not in json.dumps(_table_items(local_stack, unique_tenant), default=repr)
 
-    secretsmanager = boto3.client("secretsmanager", endpoint_url=local_stack.aws_endpoint)
-    name = f"{local_stack.env['SECRET_PREFIX']}{created['id']}"
-    assert json.loads(secretsmanager.get_secret_value(SecretId=name)["SecretString"]) == {
-        "client_secret": SECRET
-    }
-    described = secretsmanager.describe_secret(SecretId=name)
-    assert described["KmsKeyId"] == local_stack.env["KMS_KEY_ID"]
-    assert {"Key": "cartconnect:tenant", "Value": unique_tenant} in described["Tags"]
-    assert {"Key": "cartconnect:iclient", "Value": created["id"]} in described["Tags"]
-    assert SECRET not in json.dumps(_table_items(local_stack, unique_tenant))
+    sealed = _iclient_item(local_stack, unique_tenant, created["id"])["sealed_secret"]["B"]
+    assert iclient_secret.open_secret(unique_tenant, created["id"], sealed) == SECRET
+    # Bound to its item: the same blob does not open as another iClient's or another tenant's secret.
+    with pytest.raises(iclient_secret.SealedSecretError):
+        iclient_secret.open_secret(unique_tenant, "icl_other", sealed)
+    with pytest.raises(iclient_secret.SealedSecretError):
+        iclient_secret.open_secret(f"{unique_tenant}-other", created["id"], sealed)
 
     patched = client.patch(f"/v1/iclients/{created['id']}", json={"client_secret": "rotated-secret"})
     assert patched.status_code == 200 and patched.json()["client_secret"] == "********"
-    assert json.loads(secretsmanager.get_secret_value(SecretId=name)["SecretString"]) == {
-        "client_secret": "rotated-secret"
-    }
+    rotated = _iclient_item(local_stack, unique_tenant, created["id"])["sealed_secret"]["B"]
+    assert iclient_secret.open_secret(unique_tenant, created["id"], rotated) == "rotated-secret"
 
     assert client.delete(f"/v1/iclients/{created['id']}").status_code == 204
-    # Scheduled for deletion with a recovery window, not forced.
-    assert "DeletedDate" in secretsmanager.describe_secret(SecretId=name)
+    assert _iclient_item(local_stack, unique_tenant, created["id"]) == {}
     assert client.get(f"/v1/iclients/{created['id']}").status_code == 404
+    # Nothing in Secrets Manager, ever (docs/decisions/0008).
+    assert _secret_names(local_stack) == secrets_before
 
 
-def test_failed_iclient_write_leaves_no_secret_behind(local_stack, client, monkeypatch):
+def test_failed_iclient_write_leaves_nothing_behind(local_stack, client, unique_tenant, monkeypatch):
     from cartconnect.adapters import iclient_repository
 
     def refuse(_iclient):
         raise RuntimeError("table unavailable")
 
     monkeypatch.setattr(iclient_repository, "insert", refuse)
-    before = _secret_names(local_stack)
     response = client.post("/v1/iclients", json={"name": "x", "client_id": "1", "client_secret": "s"})
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "table unavailable" not in response.text
-    assert _secret_names(local_stack) == before
+    assert _table_items(local_stack, unique_tenant) == []
 
 
 def _secret_names(local_stack) -> set[str]:

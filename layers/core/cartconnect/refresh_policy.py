@@ -64,7 +64,7 @@ class Failure:
 
 def classify(error: Exception) -> Failure | None:
     """The failure an exception stands for, or None when it is not a refresh failure (a bug: let it
-    propagate). AWS errors around the store call (Secrets Manager, KMS) are transient."""
+    propagate). AWS errors around the store call (DynamoDB, KMS) are transient."""
     if isinstance(error, ProviderError):
         return _classify_provider(error)
     if isinstance(error, UnsafeStoreHost):

@@ -50,7 +50,6 @@ def _number(
 class Settings:
     table_name: str
     kms_key_id: str
-    secret_prefix: str = "cartconnect/iclients/"
     tenant_claim: str = "tenant_id"
     # Public origin of this deployment (scheme + host), e.g. a custom domain. When empty the
     # origin is taken from the API Gateway request (requestContext.domainName, always https).
@@ -87,7 +86,6 @@ class Settings:
         return cls(
             table_name=env["TABLE_NAME"],
             kms_key_id=env["KMS_KEY_ID"],
-            secret_prefix=env.get("SECRET_PREFIX", defaults.secret_prefix),
             tenant_claim=env.get("TENANT_CLAIM", defaults.tenant_claim),
             public_base_url=env.get("PUBLIC_BASE_URL", ""),
             allowed_callback_urls=_csv(env.get("ALLOWED_CALLBACK_URLS", "")),

@@ -1,1 +1,1 @@
-"""Data-access and service adapters: DynamoDB, Secrets Manager, KMS, EventBridge, the provider."""
+"""Data-access and service adapters: DynamoDB, KMS (envelope sealing), SQS, EventBridge."""

@@ -32,7 +32,7 @@ def _to_item(iclient: IClient) -> table.Item:
         "name": iclient.name,
         "provider": iclient.provider,
         "client_id": iclient.client_id,
-        "secret_ref": iclient.secret_ref,
+        "sealed_secret": iclient.sealed_secret,
         "connection_count": iclient.connection_count,
         "created_at": to_iso(iclient.created_at),
         "updated_at": to_iso(iclient.updated_at),
@@ -46,7 +46,7 @@ def _from_item(item: table.Item) -> IClient:
         name=item["name"],
         provider=item["provider"],
         client_id=item["client_id"],
-        secret_ref=item["secret_ref"],
+        sealed_secret=bytes(item["sealed_secret"]),
         connection_count=int(item["connection_count"]),
         created_at=from_iso(item["created_at"]),
         updated_at=from_iso(item["updated_at"]),
@@ -89,10 +89,10 @@ def list_page(tenant: str, *, limit: int, cursor: str | None) -> tuple[list[ICli
     return items, table.encode_cursor(response.get("LastEvaluatedKey"))
 
 
-def update(tenant: str, iclient_id: str, changes: dict[str, str]) -> IClient:
-    """Apply plain attribute changes (name, client_id, updated_at) to an existing iClient."""
+def update(tenant: str, iclient_id: str, changes: dict[str, str | bytes]) -> IClient:
+    """Apply attribute changes (name, client_id, sealed_secret, updated_at) to an existing iClient."""
     names = {f"#f{index}": field for index, field in enumerate(changes)}
-    values = {f":v{index}": {"S": value} for index, value in enumerate(changes.values())}
+    values = table.marshal({f":v{index}": value for index, value in enumerate(changes.values())})
     assignments = ", ".join(f"#f{index} = :v{index}" for index in range(len(changes)))
     try:
         response = table.client().update_item(

@@ -1,8 +1,8 @@
-"""An OAuth client of a store app ("iClient"): the App ID plus a secret kept in Secrets Manager."""
+"""An OAuth client of a store app ("iClient"): the App ID plus its App secret, sealed (never in clear at rest)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 PROVIDER = "americommerce"
@@ -14,7 +14,8 @@ class IClient:
     id: str
     name: str
     client_id: str
-    secret_ref: str  # Secrets Manager ARN; the secret itself never leaves Secrets Manager but to sign
+    # The App secret sealed with KMS (adapters/iclient_secret.py): opened only to sign a store request.
+    sealed_secret: bytes = field(repr=False)
     connection_count: int
     created_at: datetime
     updated_at: datetime

@@ -15,7 +15,7 @@ from cartconnect.adapters import (
     connection_repository,
     events,
     iclient_repository,
-    secrets,
+    iclient_secret,
     token_vault,
 )
 from cartconnect.adapters.authorization_repository import State
@@ -120,7 +120,7 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
         tokens = AmeriCommerceClient().exchange_code(
             hosts.store_base_url(state.subdomain, settings.insecure_store_hosts),
             client_id=state.client_id,
-            client_secret=secrets.read(iclient.secret_ref),
+            client_secret=iclient_secret.open_secret(iclient.tenant, iclient.id, iclient.sealed_secret),
             auth_id=auth_id,
             code=code,
             scope=state.scope,

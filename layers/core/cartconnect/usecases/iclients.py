@@ -1,8 +1,8 @@
-"""Use cases for iClients: the store app's App ID and App secret, with the secret in Secrets Manager."""
+"""Use cases for iClients: the store app's App ID and App secret, the secret sealed on the item."""
 
 from __future__ import annotations
 
-from cartconnect.adapters import iclient_repository, secrets
+from cartconnect.adapters import iclient_repository, iclient_secret
 from cartconnect.clock import to_iso, utc_now
 from cartconnect.domain.iclient import IClient
 from cartconnect.ids import new_id
@@ -11,24 +11,18 @@ from cartconnect.observability import logger
 
 def create(tenant: str, *, name: str, client_id: str, client_secret: str) -> IClient:
     iclient_id = new_id("icl")
-    secret_ref = secrets.create(tenant, iclient_id, client_secret)
     now = utc_now()
     iclient = IClient(
         tenant=tenant,
         id=iclient_id,
         name=name,
         client_id=client_id,
-        secret_ref=secret_ref,
+        sealed_secret=iclient_secret.seal(tenant, iclient_id, client_secret),
         connection_count=0,
         created_at=now,
         updated_at=now,
     )
-    try:
-        iclient_repository.insert(iclient)
-    except Exception:
-        # Nothing half-written: the secret was never referenced, so it goes at once.
-        secrets.delete(secret_ref, force=True)
-        raise
+    iclient_repository.insert(iclient)
     logger.info("iclient created", extra={"iclient_id": iclient_id})
     return iclient
 
@@ -53,12 +47,14 @@ def update(
     client_secret: str | None = None,
 ) -> IClient:
     current = get(tenant, iclient_id)
-    changes = {key: value for key, value in (("name", name), ("client_id", client_id)) if value is not None}
+    changes: dict[str, str | bytes] = {
+        key: value for key, value in (("name", name), ("client_id", client_id)) if value is not None
+    }
     if not changes and client_secret is None:
         return current
-    if client_secret is not None:
-        secrets.replace(current.secret_ref, client_secret)
     changed_fields = sorted([*changes, *(["client_secret"] if client_secret is not None else [])])
+    if client_secret is not None:
+        changes["sealed_secret"] = iclient_secret.seal(tenant, iclient_id, client_secret)
     changes["updated_at"] = to_iso(utc_now())
     updated = iclient_repository.update(tenant, iclient_id, changes)
     logger.info("iclient updated", extra={"iclient_id": iclient_id, "fields": changed_fields})
@@ -66,6 +62,6 @@ def update(
 
 
 def delete(tenant: str, iclient_id: str) -> None:
-    deleted = iclient_repository.delete_unused(tenant, iclient_id)
-    secrets.delete(deleted.secret_ref)
+    # The sealed secret goes with the item (point-in-time recovery keeps it, sealed, for 35 days).
+    iclient_repository.delete_unused(tenant, iclient_id)
     logger.info("iclient deleted", extra={"iclient_id": iclient_id})

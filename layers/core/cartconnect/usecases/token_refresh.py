@@ -35,8 +35,8 @@ from cartconnect import clock, hosts
 from cartconnect.adapters import (
     events,
     iclient_repository,
+    iclient_secret,
     refresh_repository,
-    secrets,
     store_rate_limiter,
     token_vault,
 )
@@ -263,7 +263,7 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
             allow_custom_domains=settings.allow_custom_store_domains,
             insecure_hosts=settings.insecure_store_hosts,
         )
-        client_secret = secrets.read(iclient.secret_ref)
+        client_secret = iclient_secret.open_secret(iclient.tenant, iclient.id, iclient.sealed_secret)
     except Exception as error:
         failure = classify(error)
         if failure is None:

@@ -1,0 +1,120 @@
+"""Envelope encryption with the project's KMS key: AES-256-GCM under a KMS data key cached per process,
+one cache per purpose (each purpose is its own KMS encryption context, so a role, a key policy and
+CloudTrail can tell them apart), and authenticated data that binds a blob to the item it was sealed for.
+
+A fresh data key per seal would cost one KMS request per write (about $2.16 per 1,000 connections per
+month for the tokens at one refresh an hour); a cached key costs one per process per hour, and opening
+a blob sealed by another process costs one Decrypt per data key, then nothing.
+
+Blob: version (1 byte), length of the encrypted data key (2 bytes), the encrypted data key, a 12-byte
+random nonce, the AES-GCM ciphertext and tag.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cartconnect import aws
+from cartconnect.settings import get_settings
+
+FORMAT_VERSION = 1
+NONCE_BYTES = 12
+DATA_KEY_MAX_AGE_SECONDS = 3600
+DATA_KEY_MAX_USES = 1_000_000  # far below the 2**32 random-nonce limit for one GCM key
+_DECRYPTED_KEYS_KEPT = 64
+
+
+class SealedError(Exception):
+    """A blob that does not open here: tampered, moved to another item, or an unknown format."""
+
+
+@dataclass
+class _DataKey:
+    plaintext: bytes
+    encrypted: bytes
+    created: float
+    uses: int = 0
+
+
+class Envelope:
+    """Seals and opens blobs for one purpose; thread-safe (the worker refreshes in threads)."""
+
+    def __init__(self, purpose: str) -> None:
+        self.encryption_context = {"cartconnect": purpose}
+        self._lock = threading.Lock()
+        self._current: _DataKey | None = None
+        self._decrypted: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        key = self._data_key()
+        nonce = os.urandom(NONCE_BYTES)
+        ciphertext = AESGCM(key.plaintext).encrypt(nonce, plaintext, associated_data)
+        return struct.pack(">BH", FORMAT_VERSION, len(key.encrypted)) + key.encrypted + nonce + ciphertext
+
+    def open(self, blob: bytes, associated_data: bytes) -> bytes:
+        try:
+            version, key_length = struct.unpack_from(">BH", blob)
+            if version != FORMAT_VERSION:
+                raise SealedError(f"unknown sealed format {version}")
+            encrypted_key = blob[3 : 3 + key_length]
+            nonce = blob[3 + key_length : 3 + key_length + NONCE_BYTES]
+            ciphertext = blob[3 + key_length + NONCE_BYTES :]
+            return AESGCM(self._plaintext_key(encrypted_key)).decrypt(nonce, ciphertext, associated_data)
+        except SealedError:
+            raise
+        except Exception as error:
+            raise SealedError("the sealed value does not open for this item") from error
+
+    def forget_keys(self) -> None:
+        """Drop the cached data keys, as a new Lambda environment starts (benchmarks, tests)."""
+        with self._lock:
+            self._current = None
+            self._decrypted.clear()
+
+    def _data_key(self) -> _DataKey:
+        with self._lock:
+            now = time.monotonic()
+            current = self._current
+            if (
+                current is None
+                or now - current.created > DATA_KEY_MAX_AGE_SECONDS
+                or current.uses >= DATA_KEY_MAX_USES
+            ):
+                response = aws.client("kms").generate_data_key(
+                    KeyId=get_settings().kms_key_id,
+                    KeySpec="AES_256",
+                    EncryptionContext=self.encryption_context,
+                )
+                current = _DataKey(response["Plaintext"], response["CiphertextBlob"], now)
+                self._current = current
+                self._remember(current.encrypted, current.plaintext)
+            current.uses += 1
+            return current
+
+    def _remember(self, encrypted: bytes, plaintext: bytes) -> None:
+        self._decrypted[encrypted] = plaintext
+        self._decrypted.move_to_end(encrypted)
+        while len(self._decrypted) > _DECRYPTED_KEYS_KEPT:
+            self._decrypted.popitem(last=False)
+
+    def _plaintext_key(self, encrypted: bytes) -> bytes:
+        with self._lock:
+            cached = self._decrypted.get(encrypted)
+        if cached is not None:
+            return cached
+        response = aws.client("kms").decrypt(
+            CiphertextBlob=encrypted,
+            EncryptionContext=self.encryption_context,
+            KeyId=get_settings().kms_key_id,
+        )
+        plaintext: bytes = response["Plaintext"]
+        with self._lock:
+            self._remember(encrypted, plaintext)
+        return plaintext

@@ -1,0 +1,106 @@
+"""Envelope sealing (tokens and iClient secrets) against the local stack's KMS: what opens where, and
+how many KMS requests it costs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from cartconnect import aws
+from cartconnect.adapters import envelope, iclient_secret, token_vault
+from cartconnect.adapters.envelope import Envelope, SealedError
+
+AAD = b'["test", "tenant-a", "item-1"]'
+
+
+class _CountingKms:
+    def __init__(self, real: Any, counts: Counter[str]) -> None:
+        self._real, self._counts = real, counts
+
+    def generate_data_key(self, **kwargs: Any) -> Any:
+        self._counts["GenerateDataKey", kwargs["EncryptionContext"]["cartconnect"]] += 1
+        return self._real.generate_data_key(**kwargs)
+
+    def decrypt(self, **kwargs: Any) -> Any:
+        self._counts["Decrypt", kwargs["EncryptionContext"]["cartconnect"]] += 1
+        return self._real.decrypt(**kwargs)
+
+
+@pytest.fixture
+def kms_calls(local_stack, monkeypatch) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    real_client = aws.client
+
+    def client(service: str) -> Any:
+        found = real_client(service)
+        return _CountingKms(found, counts) if service == "kms" else found
+
+    monkeypatch.setattr(aws, "client", client)
+    return counts
+
+
+def test_a_data_key_serves_many_seals_and_another_process_opens_them_with_one_decrypt(kms_calls):
+    writer, reader = Envelope("token-sealing"), Envelope("token-sealing")
+    blobs = [writer.seal(f"value {index}".encode(), AAD) for index in range(20)]
+    assert kms_calls == {("GenerateDataKey", "token-sealing"): 1}
+    assert [reader.open(blob, AAD) for blob in blobs] == [f"value {index}".encode() for index in range(20)]
+    assert kms_calls[("Decrypt", "token-sealing")] == 1
+    # The writer opens its own blobs without asking KMS.
+    assert writer.open(blobs[0], AAD) == b"value 0"
+    assert kms_calls[("Decrypt", "token-sealing")] == 1
+
+
+def test_the_data_key_is_replaced_after_its_maximum_age(kms_calls, monkeypatch):
+    sealer = Envelope("token-sealing")
+    now = [1000.0]
+    monkeypatch.setattr(envelope.time, "monotonic", lambda: now[0])
+    first = sealer.seal(b"a", AAD)
+    now[0] += envelope.DATA_KEY_MAX_AGE_SECONDS + 1
+    second = sealer.seal(b"b", AAD)
+    assert kms_calls[("GenerateDataKey", "token-sealing")] == 2
+    assert first[3:50] != second[3:50]  # a different encrypted data key rides in the blob
+    assert sealer.open(first, AAD) == b"a" and sealer.open(second, AAD) == b"b"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda blob: blob[:-1] + bytes([blob[-1] ^ 1]), id="ciphertext bit flipped"),
+        pytest.param(lambda blob: blob[:10] + bytes([blob[10] ^ 1]) + blob[11:], id="data key bit flipped"),
+        pytest.param(lambda blob: b"\x02" + blob[1:], id="unknown format version"),
+        pytest.param(lambda blob: blob[:20], id="truncated"),
+        pytest.param(lambda blob: b"", id="empty"),
+    ],
+)
+def test_a_damaged_blob_does_not_open(local_stack, damage):
+    sealer = Envelope("token-sealing")
+    blob = sealer.seal(b"secret value", AAD)
+    with pytest.raises(SealedError):
+        Envelope("token-sealing").open(damage(blob), AAD)
+
+
+def test_a_blob_opens_only_for_its_own_item_and_purpose(local_stack):
+    blob = Envelope("token-sealing").seal(b"secret value", AAD)
+    with pytest.raises(SealedError):
+        Envelope("token-sealing").open(blob, b'["test", "tenant-a", "item-2"]')
+    # Another purpose is another KMS encryption context: KMS refuses the data key.
+    with pytest.raises(SealedError):
+        Envelope("iclient-secret").open(blob, AAD)
+
+
+def test_tokens_and_iclient_secrets_use_their_own_contexts(kms_calls, unique_tenant):
+    token_vault.forget_keys()
+    iclient_secret.forget_keys()
+    sealed_tokens = token_vault.seal(unique_tenant, "con_1", token_vault.Tokens("access-1", "refresh-1"))
+    sealed_secret = iclient_secret.seal(unique_tenant, "icl_1", "app secret ✓")
+    assert kms_calls == {("GenerateDataKey", "token-sealing"): 1, ("GenerateDataKey", "iclient-secret"): 1}
+    tokens = token_vault.unseal(unique_tenant, "con_1", sealed_tokens)
+    assert (tokens.access_token, tokens.refresh_token) == ("access-1", "refresh-1")
+    assert "access-1" not in repr(tokens)
+    assert iclient_secret.open_secret(unique_tenant, "icl_1", sealed_secret) == "app secret ✓"
+    with pytest.raises(token_vault.SealedTokenError):
+        token_vault.unseal(unique_tenant, "con_2", sealed_tokens)
+    with pytest.raises(iclient_secret.SealedSecretError):
+        iclient_secret.open_secret(unique_tenant, "icl_1", sealed_tokens)
