@@ -25,8 +25,9 @@ def refresh_due_at(
 
 
 def due_bound(now: datetime) -> str:
-    """The exclusive upper bound of `due_sk` for "due at or before now": every `{iso}#{id}` with
-    iso <= now sorts below `{iso(now)}$` ('$' follows '#'), and ISO strings of one width sort by time."""
+    """The exclusive upper bound of `due_sk` for "due at or before now": every ISO time <= now sorts
+    below `{iso(now)}$` (a string sorts below any longer one it starts), and ISO strings of one width
+    sort by time."""
     return f"{to_iso(now)}$"
 
 
@@ -54,4 +55,6 @@ def due_partition(shard: int) -> str:
 
 
 def due_keys(connection_id: str, due_at: datetime) -> dict[str, str]:
-    return {"due_pk": due_partition(shard_of(connection_id)), "due_sk": f"{to_iso(due_at)}#{connection_id}"}
+    # Index keys need not be unique: the due time alone sorts the shard (the item's own keys come
+    # with every index entry), and each byte saved is saved on every refresh's item write.
+    return {"due_pk": due_partition(shard_of(connection_id)), "due_sk": to_iso(due_at)}

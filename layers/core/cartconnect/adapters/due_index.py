@@ -58,20 +58,20 @@ def read(keys: list[dict[str, Any]]) -> list[DueConnection]:
                 RequestItems={
                     table.table_name(): {
                         "Keys": pending,
-                        "ProjectionExpression": "sk, tenant, id, token_version, #status, refresh_due_at",
+                        "ProjectionExpression": "pk, sk, token_version, #status, refresh_due_at",
                         "ExpressionAttributeNames": {"#status": "status"},
                     }
                 }
             )
             for raw in response.get("Responses", {}).get(table.table_name(), []):
                 item = table.unmarshal(raw)
-                if not str(item.get("sk", "")).startswith(SK_PREFIX) or "tenant" not in item:
+                if not str(item.get("sk", "")).startswith(SK_PREFIX) or "status" not in item:
                     continue
                 due = item.get("refresh_due_at")
                 found.append(
                     DueConnection(
-                        tenant=str(item["tenant"]),
-                        connection_id=str(item["id"]),
+                        tenant=table.tenant_of(str(item["pk"])),
+                        connection_id=str(item["sk"]).removeprefix(SK_PREFIX),
                         token_version=int(item.get("token_version", 0)),
                         status=str(item.get("status", "")),
                         refresh_due_at=from_iso(due) if due else None,

@@ -2,7 +2,7 @@
 
 Key layout (see docs/data-model.md):
   iClient          pk=T#{tenant}  sk=ICLIENT#{id}
-  connection       pk=T#{tenant}  sk=CONN#{id}     status_pk=T#{tenant}#S#{status}  status_sk={created}#{id}
+  connection       pk=T#{tenant}  sk=CONN#{id}     status_pk=T#{tenant}#S#{status}  (by_status: sorted by created_at)
   connection name  pk=T#{tenant}  sk=CONNAME#{casefolded name}   (uniqueness guard)
 """
 
@@ -39,6 +39,11 @@ def client() -> DynamoDBClient:
 
 def tenant_pk(tenant: str) -> str:
     return f"T#{tenant}"
+
+
+def tenant_of(pk: str) -> str:
+    """The tenant a partition key belongs to (items do not repeat it in an attribute)."""
+    return pk.removeprefix("T#")
 
 
 def marshal(item: Item) -> dict[str, Any]:

@@ -165,7 +165,8 @@ def refresh(
     `force`: refresh even if not due (POST /refresh, a 401 from the store's API).
     `deadline`: monotonic() time by which no new store call starts (the Lambda's remaining time).
     """
-    owner = random_secrets.token_hex(16)
+    # 64 random bits tell concurrent lease holders apart; the lease lives on the item, kept small.
+    owner = random_secrets.token_hex(8)
     attempt = refresh_repository.acquire_lease(
         tenant, connection_id, owner=owner, now=clock.utc_now(), seconds=LEASE_SECONDS
     )
