@@ -95,15 +95,16 @@ def summary(
             "< 1 KB",
             f"{sizes.connection_item_bytes} B; {sizes.connection_item_leased_bytes} B leased; "
             f"~{sizes.deployed_item_bytes} B leased as deployed",
-            _verdict(sizes.connection_item_leased_bytes < 1024),
+            _verdict(sizes.deployed_item_bytes < 1024),
         ]
     )
-    per_thousand = cost.built.per_thousand()
     rows.append(
         [
             "cost per 1,000 connections a month",
             money(cost.target),
-            f"{money(per_thousand)} ({per_thousand / cost.target:.1f}×)",
+            f"{money(cost.unit_cost)} at {cost_model.SCALE:,} connections ({cost.unit_cost / cost.target:.2f}×); "
+            f"a deployment of {cost.built.connections:,} pays {money(cost.built.total)}, "
+            f"{money(cost.built.total - cost.built.variable)} of it fixed",
             _verdict(cost.met),
         ]
     )
@@ -251,83 +252,77 @@ def cost_section(cost: CostResult) -> list[str]:
         f"tokens, **{inputs.connection_item_leased_bytes} bytes** while leased, about "
         f"**{inputs.deployed_item_bytes} bytes** leased as deployed (AWS KMS's "
         f"{cost_model.KMS_DATA_KEY_CIPHERTEXT_BYTES}-byte data key ciphertext, the API's callback URL): "
-        f"{_size_verdict(inputs.connection_item_leased_bytes)}, so each write of the item costs "
-        f"{cost_model.write_units(inputs.connection_item_leased_bytes)} WRU. The iClient item "
+        f"{_size_verdict(inputs.deployed_item_bytes)}, so each write of the item costs "
+        f"{cost_model.write_units(inputs.deployed_item_bytes)} WRU. The iClient item "
         f"{inputs.iclient_item_bytes} bytes; a `due_for_refresh` entry {inputs.index_entry_bytes} bytes of keys. "
-        f"Worker, per refresh: {_calls(inputs.worker_calls)} and {inputs.store_calls_per_refresh} store call; "
-        f"a batch of 10 takes {_ms(inputs.worker_batch_seconds)} (figure 4, 200 ms store) at "
-        f"{inputs.worker_memory_mb} MB; a tick with {inputs.tick_due} due takes {_ms(inputs.tick_seconds)} at "
-        f"{inputs.scheduler_memory_mb} MB; logs: {inputs.log_bytes_per_refresh} bytes per refresh "
-        "(log lines + EMF metrics).",
+        f"Worker, per refresh (a warm batch of {cost_model.BATCH_SIZE}): {_calls(inputs.worker_calls)} and "
+        f"{inputs.store_calls_per_refresh:g} store call; a batch of 10 takes {_ms(inputs.worker_batch_seconds)} "
+        f"(figure 4, 200 ms store) at {inputs.worker_memory_mb} MB; a tick with {inputs.tick_due} due takes "
+        f"{_ms(inputs.tick_seconds)} at {inputs.scheduler_memory_mb} MB; logs: "
+        f"{inputs.log_bytes_per_refresh:,.0f} bytes per refresh (log lines + EMF metrics, a batch's share).",
         "",
-        f"Assumptions: 1 iClient per {cost_model.CONNECTIONS_PER_ICLIENT} connections; full worker batches "
-        "of 10; every batch meets a cold iClient-secret cache (the cache lives 5 minutes, ticks are 5 minutes "
-        "apart); ~5 idle SQS long polls by the event source; 350 bytes of platform log lines per "
-        "invocation; DynamoDB re-decrypts its table key every 5 minutes per active role; free tiers ignored.",
+        f"Assumptions: {cost_model.CONNECTIONS_PER_ICLIENT} iClient per connection (a store app is created in "
+        "its store's admin); full worker batches of 10; ~5 idle SQS long polls by the event source; "
+        "350 bytes of platform log lines per invocation; DynamoDB re-decrypts its table key every 5 minutes "
+        "per active role; a worker environment lives ~6 hours and opens each iClient data key it meets once; "
+        "free tiers ignored.",
         "",
     ]
-    designs: list[Design] = [cost.built, cost.secret_per_connection]
+    designs: list[Design] = [
+        cost.built,
+        cost.secret_per_connection,
+        cost.at_scale,
+        cost.secret_per_connection_at_scale,
+    ]
+    headers = [f"{design.name}, {design.connections:,} connections" for design in designs]
     services = list(dict.fromkeys(service for design in designs for service in design.by_service()))
     rows = [
         [service, *[money(design.by_service().get(service, 0.0)) for design in designs]]
         for service in services
     ]
-    rows.append(["**total**", *[f"**{money(design.total)}**" for design in designs]])
+    rows.append(["**total a month**", *[f"**{money(design.total)}**" for design in designs]])
     rows.append(
         ["of which fixed per deployment", *[money(design.total - design.variable) for design in designs]]
     )
-    lines += _table(["service", *[design.name for design in designs]], rows)
+    rows.append(["**per 1,000 connections**", *[f"**{money(design.per_thousand())}**" for design in designs]])
+    lines += _table(["service", *headers], rows)
     verdict = "met" if cost.met else "**missed**"
     lines += [
-        f"Target ≤ {money(cost.target)} per 1,000 connections a month: {verdict} "
-        f"({money(cost.built.per_thousand())}).",
+        f"Target ≤ {money(cost.target)} per 1,000 connections a month, judged at {cost_model.SCALE:,} "
+        f"connections: {verdict} ({money(cost.unit_cost)}). A deployment of {cost.built.connections:,} "
+        f"connections pays {money(cost.built.total)} a month: {money(cost.built.variable)} for its connections, "
+        f"{money(cost.built.total - cost.built.variable)} that any deployment pays.",
         "",
-        "Line items, as built:",
+        f"Line items at {cost_model.SCALE:,} connections, as built:",
         "",
     ]
     lines += _table(
-        ["service", "item", "quantity / month", "cost"],
+        ["service", "item", "quantity / month", "cost", "per 1,000 connections"],
         [
             [
                 item.service,
                 item.what + (" (fixed)" if item.fixed else ""),
                 f"{item.quantity:,.0f}",
                 money(item.cost),
+                money(item.cost / cost.at_scale.connections * 1000),
             ]
-            for item in cost.built.items
+            for item in cost.at_scale.items
         ],
     )
     lines += [
-        "The path to the target (the same model with the recommended changes, one after the other; "
-        "the fixed part is what a deployment pays whatever its size: the KMS key, the dashboard, custom "
-        "metrics, alarms, the scheduler's empty queries, the event source's idle polls):",
+        "What the design's parts cost (the same model at "
+        f"{cost_model.SCALE:,} connections, each part left out in turn; none of these is built, "
+        "each is what a safety property or an access pattern costs):",
         "",
     ]
     lines += _table(
-        ["", "total", "variable (scales with connections)", "fixed", "per 1,000 connections"],
-        [
-            [
-                name,
-                money(design.total),
-                money(design.variable),
-                money(design.total - design.variable),
-                money(design.per_thousand()),
-            ]
-            for name, design in cost.path
+        ["left out", "per 1,000 connections", "saves"],
+        [["nothing (as built)", money(cost.unit_cost), "-"]]
+        + [
+            [name, money(design.per_thousand()), money(cost.unit_cost - design.per_thousand())]
+            for name, design in cost.parts
         ],
     )
-    million = [cost.at_million, cost.secret_per_connection_at_million]
-    if cost.path_at_million is not None:
-        cost.path_at_million.name = "with the recommended changes"
-        million.append(cost.path_at_million)
-    rows = [
-        [service, *[money(design.by_service().get(service, 0.0)) for design in million]]
-        for service in dict.fromkeys(service for design in million for service in design.by_service())
-    ]
-    rows.append(["**total**", *[f"**{money(design.total)}**" for design in million]])
-    rows.append(["per 1,000 connections", *[money(design.per_thousand()) for design in million]])
-    lines += ["At 1,000,000 connections (the same model; docs/scaling.md):", ""]
-    lines += _table(["service", *[design.name for design in million]], rows)
     return lines
 
 

@@ -30,6 +30,8 @@ from bench.environment import BenchEnvironment, LogSink, log, sqs_record
 STORE_ENDPOINTS = ("access_token", "refresh", "api")
 # 1,000 connections refreshed hourly, a scheduler tick every 5 minutes: due per tick.
 DUE_PER_TICK_AT_1000 = 84
+# The SQS event source's BatchSize: a worker invocation refreshes this many connections.
+WORKER_BATCH = 10
 TOKEN_FRESH_TARGET = 2
 SCHEDULED_REFRESH_TARGET = 5
 SCHEDULED_REFRESH_STORE_TARGET = 1
@@ -121,10 +123,20 @@ class AwsCallsResult:
     tick_due: int = DUE_PER_TICK_AT_1000
     seconds: float = 0.0
 
+    @property
+    def worker_batch(self) -> Run:
+        """A warm worker invocation with a full batch of due connections."""
+        return self.operations[f"worker batch of {WORKER_BATCH}"].warm
+
+    def worker_per_refresh(self) -> dict[str, float]:
+        """The worker's AWS calls per refresh, from a full batch (what a batch shares is shared)."""
+        return {name: count / WORKER_BATCH for name, count in self.worker_batch.calls.items()}
+
     def per_refresh_amortized(self) -> dict[str, float]:
         """One scheduled refresh at 1,000 connections (84 due per tick, worker batches of 10):
-        the worker's calls, a tenth of the event source's batch, the tick's calls / due."""
-        worker = self.operations["scheduled refresh"].phases["worker"].total
+        a tenth of a full worker batch's calls, a tenth of the event source's batch, the tick's
+        calls / due."""
+        worker = self.worker_batch.total / WORKER_BATCH
         source = self.operations["scheduled refresh"].phases["event source"].total
         tick = self.operations[f"scheduler tick, {self.tick_due} due"].warm.total
         scheduler = tick / self.tick_due
@@ -186,6 +198,9 @@ class _Operations:
         self.token_connection = env.authorized_connection("aws calls: token")
         self.flow_connection = env.create_connection("aws calls: flow")
         self.scheduled_connection = env.authorized_connection("aws calls: scheduled")
+        self.batch_connections = [
+            env.authorized_connection(f"aws calls: batch {index}")["id"] for index in range(WORKER_BATCH)
+        ]
 
     def add(self, name: str, description: str, runs: tuple[Run, Run]) -> Operation:
         operation = Operation(name, description, *runs)
@@ -285,6 +300,30 @@ class _Operations:
             raise RuntimeError("the scheduled refresh did not refresh")
         return phases
 
+    def worker_batch(self) -> None:
+        """A full batch of due connections through a warm worker: its calls and log bytes per refresh
+        (what one invocation logs and publishes once is shared by the batch, as deployed)."""
+        env = self.env
+        handled: list[dict[str, Any]] = []
+
+        def batch() -> Callable[[], Any]:
+            messages = [
+                (connection_id, env.make_due(connection_id)) for connection_id in self.batch_connections
+            ]
+            records = env.enqueue_and_receive(messages)
+            handled.extend(records)
+            return lambda: env.stack.invoke("RefreshWorkerFunction", {"Records": records})
+
+        self.add(
+            f"worker batch of {WORKER_BATCH}",
+            f"the worker refreshing {WORKER_BATCH} due connections (one SQS event)",
+            self.m.twice(batch, lambda answer: not answer["batchItemFailures"]),
+        )
+        # What the event source does after a successful batch (not the worker's calls: uncounted).
+        sqs, url = env.stack.aws_client("sqs"), env.stack.resources["RefreshQueue"].ref
+        for record in handled:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
+
     def scheduler_ticks(self) -> None:
         """A tick that finds nothing (its fixed cost), and one with 1,000 connections' share due."""
         env, due = self.env, self.result.tick_due
@@ -324,6 +363,7 @@ def measure(env: BenchEnvironment, sink: LogSink) -> AwsCallsResult:
     operations.authorization_flow()
     operations.tokens()
     operations.scheduled_refresh()
+    operations.worker_batch()
     operations.scheduler_ticks()
     # The connection item as stored (sealed tokens) and its iClient, for their sizes; what the lease adds.
     result.connection_item = env.raw_item(operations.token_connection["id"])
@@ -336,6 +376,7 @@ def measure(env: BenchEnvironment, sink: LogSink) -> AwsCallsResult:
         operations.token_connection["id"],
         operations.flow_connection["id"],
         operations.scheduled_connection["id"],
+        *operations.batch_connections,
     )
     result.seconds = time.monotonic() - started
     log(f"  aws calls: {len(result.operations)} operations counted")

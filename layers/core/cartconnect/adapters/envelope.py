@@ -28,7 +28,10 @@ FORMAT_VERSION = 1
 NONCE_BYTES = 12
 DATA_KEY_MAX_AGE_SECONDS = 3600
 DATA_KEY_MAX_USES = 1_000_000  # far below the 2**32 random-nonce limit for one GCM key
-_DECRYPTED_KEYS_KEPT = 64
+# Blobs sealed by other environments (and, for iClient secrets, in other hours) carry their own data
+# keys: a worker meets thousands of them at scale, and a Decrypt per blob would cost as much as a KMS
+# request per refresh. ~250 bytes each: 16,384 keys are ~4 MB of a worker's memory.
+_DECRYPTED_KEYS_KEPT = 16_384
 
 
 class SealedError(Exception):
