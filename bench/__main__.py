@@ -264,8 +264,8 @@ def cost_section(cost: CostResult) -> list[str]:
         f"Assumptions: {cost_model.CONNECTIONS_PER_ICLIENT} iClient per connection (a store app is created in "
         "its store's admin); full worker batches of 10; ~5 idle SQS long polls by the event source; "
         "350 bytes of platform log lines per invocation; DynamoDB re-decrypts its table key every 5 minutes "
-        "per active role; a worker environment lives ~6 hours and opens each iClient data key it meets once; "
-        "free tiers ignored.",
+        f"per active role; {cost_model.CONNECTIONS_PER_TENANT} connections per tenant, and a worker "
+        "environment lives ~6 hours and opens each tenant's iClient-secret data key once; free tiers ignored.",
         "",
     ]
     designs: list[Design] = [

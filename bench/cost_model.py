@@ -70,9 +70,9 @@ SECONDS_PER_MONTH = 30 * 24 * 3600
 DYNAMODB_ITEM_OVERHEAD = 100  # bytes per item and per index entry, for storage
 SCALE = 1_000_000  # the deployment size the unit cost is taken at (docs/scaling.md)
 ENVIRONMENT_LIFETIMES_MONTH = 4 * 30  # Lambda recycles an environment every few hours: ~6 h assumed
-# iClient secrets are sealed by the management function's data key of the hour: a year of iClient
-# creation by ~2 environments is at most this many distinct data keys for the workers to open.
-ICLIENT_DATA_KEYS = 2 * 24 * 365
+# iClient secrets are sealed with one data key per tenant (adapters/iclient_secret.py): a worker
+# environment opens each tenant's key once. Tenants are the platform's customers: ~100 connections each.
+CONNECTIONS_PER_TENANT = 100
 
 
 # ---- DynamoDB sizes ------------------------------------------------------------------------------
@@ -266,6 +266,10 @@ class Workload:
         return max(1, math.ceil(self.connections / CONNECTIONS_PER_ICLIENT))
 
     @property
+    def tenants(self) -> int:
+        return max(1, math.ceil(self.connections / CONNECTIONS_PER_TENANT))
+
+    @property
     def environments(self) -> int:
         """Worker environments a tick keeps busy: one per batch, up to the concurrency cap."""
         return min(MAX_WORKER_ENVIRONMENTS, max(1, math.ceil(self.due_per_tick / BATCH_SIZE)))
@@ -372,8 +376,8 @@ def _kms_and_secrets(design: Design, inputs: Inputs, work: Workload) -> None:
     """One customer-managed key (the table, the sealed secrets and tokens, the logs). Token sealing
     with data keys cached per environment (a GenerateDataKey an hour, a Decrypt per other
     environment's data key met) or, in the other design, a secret per connection read and written on
-    every refresh. iClient secrets are sealed on their items: a worker environment opens each data
-    key they were sealed with once in its lifetime (docs/decisions/0008)."""
+    every refresh. iClient secrets are sealed on their items with a data key per tenant: a worker
+    environment opens each tenant's key once in its lifetime (docs/decisions/0008)."""
     design.add("KMS", "customer-managed key", 1, KMS_KEY_MONTH, fixed=True)
     design.add("KMS", "DynamoDB table key decrypts", TABLE_KEY_DECRYPTS_MONTH, KMS_REQUEST, fixed=True)
     if work.secret_per_connection:
@@ -384,9 +388,9 @@ def _kms_and_secrets(design: Design, inputs: Inputs, work: Workload) -> None:
         sealing = work.environments * (1 + work.environments) * 24 * 30
         design.add("KMS", "token sealing data keys (cached)", sealing, KMS_REQUEST)
     refreshes_per_lifetime = work.refreshes / work.environments / ENVIRONMENT_LIFETIMES_MONTH
-    keys_met = min(work.iclients, ICLIENT_DATA_KEYS, refreshes_per_lifetime)
+    keys_met = min(work.tenants, refreshes_per_lifetime)
     opened = work.environments * keys_met * ENVIRONMENT_LIFETIMES_MONTH
-    design.add("KMS", f"iClient secret data keys opened ({work.iclients:,} iClients)", opened, KMS_REQUEST)
+    design.add("KMS", f"iClient secret data keys opened ({work.tenants:,} tenants)", opened, KMS_REQUEST)
 
 
 def _observability(design: Design, inputs: Inputs, work: Workload) -> None:

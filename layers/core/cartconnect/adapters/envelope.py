@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -38,9 +38,15 @@ class SealedError(Exception):
     """A blob that does not open here: tampered, moved to another item, or an unknown format."""
 
 
+@dataclass(frozen=True)
+class DataKeyPair:
+    plaintext: bytes = field(repr=False)
+    encrypted: bytes
+
+
 @dataclass
 class _DataKey:
-    plaintext: bytes
+    plaintext: bytes = field(repr=False)
     encrypted: bytes
     created: float
     uses: int = 0
@@ -56,10 +62,28 @@ class Envelope:
         self._decrypted: OrderedDict[bytes, bytes] = OrderedDict()
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        """Seal with this process's current data key of the purpose."""
         key = self._data_key()
+        return self.seal_with(DataKeyPair(key.plaintext, key.encrypted), plaintext, associated_data)
+
+    def seal_with(self, key: DataKeyPair, plaintext: bytes, associated_data: bytes) -> bytes:
+        """Seal with a data key the caller keeps (a long-lived key stored elsewhere, see iclient_secret)."""
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = AESGCM(key.plaintext).encrypt(nonce, plaintext, associated_data)
         return struct.pack(">BH", FORMAT_VERSION, len(key.encrypted)) + key.encrypted + nonce + ciphertext
+
+    def new_key(self) -> DataKeyPair:
+        """A fresh data key of this purpose, not cached (the caller stores its encrypted form)."""
+        response = aws.client("kms").generate_data_key(
+            KeyId=get_settings().kms_key_id, KeySpec="AES_256", EncryptionContext=self.encryption_context
+        )
+        with self._lock:
+            self._remember(response["CiphertextBlob"], response["Plaintext"])
+        return DataKeyPair(response["Plaintext"], response["CiphertextBlob"])
+
+    def open_key(self, encrypted: bytes) -> DataKeyPair:
+        """The plaintext of a stored data key (cached like the keys of sealed blobs)."""
+        return DataKeyPair(self._plaintext_key(encrypted), encrypted)
 
     def open(self, blob: bytes, associated_data: bytes) -> bytes:
         try:
