@@ -135,9 +135,20 @@ class _Deferred(Exception):
         self.retry_after_seconds = retry_after_seconds
 
 
+# Routine outcomes are counted by the Refreshes metric and visible on the connection
+# (last_refreshed_at); a line each would be most of the log bill at scale (docs/benchmarks.md).
+_LOG_BY_OUTCOME = {
+    Outcome.REFRESHED: logger.debug,
+    Outcome.NOT_NEEDED: logger.debug,
+    Outcome.BUSY: logger.debug,
+    Outcome.FAILED: logger.warning,
+    Outcome.NEEDS_REAUTHORIZATION: logger.warning,
+}
+
+
 def _finish(result: RefreshResult) -> RefreshResult:
     refresh_outcomes.add(result.outcome.value, result.reason)
-    log = logger.warning if result.outcome in (Outcome.FAILED, Outcome.NEEDS_REAUTHORIZATION) else logger.info
+    log = _LOG_BY_OUTCOME.get(result.outcome, logger.info)
     log(
         "token refresh",
         extra={
