@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,3 +28,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "cookies": [redirect.cookie],
         "body": "",
     }
+
+
+# What the imports above built lives as long as the process: gc.freeze() takes it out of the cyclic
+# collector's view, so a full collection in a request walks only what requests made (in the
+# scheduler's first request one full collection walked all of it: ~35 ms).
+gc.freeze()

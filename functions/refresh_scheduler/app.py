@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,3 +20,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="Enqueued", unit=MetricUnit.Count, value=result.enqueued)
     metrics.add_metric(name="TickIncomplete", unit=MetricUnit.Count, value=0 if result.complete else 1)
     return result.as_dict()
+
+
+# What the imports above built lives as long as the process: gc.freeze() takes it out of the cyclic
+# collector's view, so a full collection in a request walks only what requests made (in the
+# scheduler's first request one full collection walked all of it: ~35 ms).
+gc.freeze()

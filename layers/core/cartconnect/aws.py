@@ -1,11 +1,16 @@
-"""boto3 clients, created once per process and reused across invocations (connection reuse)."""
+"""AWS clients, created once per process and reused across invocations (connection reuse).
+
+They come from a botocore session, not boto3's: boto3.client() returns these same botocore clients
+(only their User-Agent names Boto3), and importing boto3 imports s3transfer too, ~90 ms of every
+cold start for its S3 transfer manager, which nothing here uses.
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -29,7 +34,7 @@ class _Clients:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._session: boto3.session.Session | None = None
+        self._session: botocore.session.Session | None = None
         self._clients: dict[str, Any] = {}
 
     def __call__(self, service: str) -> Any:
@@ -39,8 +44,8 @@ class _Clients:
                 found = self._clients.get(service)
                 if found is None:
                     if self._session is None:
-                        self._session = boto3.session.Session()
-                    found = self._session.client(service, config=_CONFIG)  # type: ignore[call-overload]
+                        self._session = botocore.session.get_session()
+                    found = self._session.create_client(service, config=_CONFIG)
                     self._clients[service] = found
         return found
 

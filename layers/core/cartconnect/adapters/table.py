@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cartconnect import aws
@@ -24,9 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def table_name() -> str:
@@ -47,11 +46,11 @@ def tenant_of(pk: str) -> str:
 
 
 def marshal(item: Item) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+    return {key: serialize(value) for key, value in item.items() if value is not None}
 
 
 def unmarshal(raw: dict[str, Any]) -> Item:
-    return {key: _deserializer.deserialize(value) for key, value in raw.items()}
+    return {key: deserialize(value) for key, value in raw.items()}
 
 
 def key(pk: str, sk: str) -> dict[str, Any]:
@@ -94,3 +93,139 @@ def decode_cursor(cursor: str | None, *, pk: str, pk_attribute: str = "pk") -> d
     ):
         raise InvalidField("cursor", "is not a cursor this API returned")
     return {name: {"S": value} for name, value in plain.items()}
+
+
+# ---- attribute values -------------------------------------------------------------------------
+# boto3.dynamodb.types' TypeSerializer and TypeDeserializer, ported: importing that module runs
+# boto3/__init__, which imports s3transfer (~90 ms of every cold start), and nothing else here needs
+# boto3 (the clients come from botocore). Same conversions, same order of checks, same errors;
+# tests/unit/test_table_attribute_values.py holds them against boto3's.
+
+_DYNAMODB_CONTEXT = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
+
+
+class Binary:
+    """A B attribute read back (boto3's Binary): wraps bytes, equal to the same bytes."""
+
+    def __init__(self, value: bytes | bytearray) -> None:
+        if not isinstance(value, bytes | bytearray):
+            raise TypeError("Value must be of the following types: <class 'bytearray'>, <class 'bytes'>")
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return self.value == (other.value if isinstance(other, Binary) else other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __repr__(self) -> str:
+        return f"Binary({self.value!r})"
+
+    def __bytes__(self) -> bytes:
+        return bytes(self.value)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, float):
+        raise TypeError("Float types are not supported. Use Decimal types instead.")
+    return isinstance(value, int | Decimal)
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_binary(value: Any) -> bool:
+    return isinstance(value, Binary | bytearray | bytes)
+
+
+def _is_set_of(value: Any, member: Callable[[Any], bool]) -> bool:
+    return isinstance(value, AbstractSet) and all(map(member, value))
+
+
+def _number(value: Any) -> str:
+    number = str(_DYNAMODB_CONTEXT.create_decimal(value))
+    if number in ("Infinity", "NaN"):
+        raise TypeError("Infinity and NaN not supported")
+    return number
+
+
+def _binary(value: Any) -> Any:
+    return value.value if isinstance(value, Binary) else value
+
+
+def _kind(value: Any) -> str:
+    # In boto3's order: bool before the numbers (a bool is an int), a set is the first of NS, SS, BS
+    # that all its members fit (so the empty set is NS).
+    if value is None:
+        kind = "NULL"
+    elif isinstance(value, bool):
+        kind = "BOOL"
+    elif _is_number(value):
+        kind = "N"
+    elif _is_string(value):
+        kind = "S"
+    elif _is_binary(value):
+        kind = "B"
+    elif _is_set_of(value, _is_number):
+        kind = "NS"
+    elif _is_set_of(value, _is_string):
+        kind = "SS"
+    elif _is_set_of(value, _is_binary):
+        kind = "BS"
+    elif isinstance(value, Mapping):
+        kind = "M"
+    elif isinstance(value, list | tuple):
+        kind = "L"
+    else:
+        raise TypeError(f'Unsupported type "{type(value)}" for value "{value}"')
+    return kind
+
+
+_WRITERS: dict[str, Callable[[Any], Any]] = {
+    "NULL": lambda value: True,
+    "BOOL": lambda value: value,
+    "N": _number,
+    "S": lambda value: value,
+    "B": _binary,
+    "NS": lambda value: [_number(member) for member in value],
+    "SS": list,
+    "BS": lambda value: [_binary(member) for member in value],
+    "M": lambda value: {k: serialize(v) for k, v in value.items()},
+    "L": lambda value: [serialize(v) for v in value],
+}
+
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "null": lambda data: None,
+    "bool": lambda data: data,
+    "n": _DYNAMODB_CONTEXT.create_decimal,
+    "s": lambda data: data,
+    "b": Binary,
+    "ns": lambda data: {_DYNAMODB_CONTEXT.create_decimal(member) for member in data},
+    "ss": set,
+    "bs": lambda data: {Binary(member) for member in data},
+    "l": lambda data: [deserialize(v) for v in data],
+    "m": lambda data: {k: deserialize(v) for k, v in data.items()},
+}
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute value (int/Decimal as N; float is refused)."""
+    kind = _kind(value)
+    return {kind: _WRITERS[kind](value)}
+
+
+def deserialize(value: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value as Python (N as Decimal, B as Binary, sets as sets)."""
+    if not value:
+        raise TypeError("Value must be a nonempty dictionary whose key is a valid dynamodb type.")
+    kind = next(iter(value))
+    reader = _READERS.get(f"{kind}".lower())  # boto3 finds its method by the lowercased name
+    if reader is None:
+        raise TypeError(f"Dynamodb type {kind} is not supported")
+    return reader(value[kind])

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import httpx2
 
+from cartconnect.http.transport import DeferredTLSTransport
 from cartconnect.provider.errors import (
     AccessTokenRejected,
     GrantRefused,
@@ -54,12 +55,14 @@ def shared_http_client() -> httpx2.Client:
     global _shared_client  # noqa: PLW0603 - one pool per process is the point
     with _shared_lock:
         if _shared_client is None:
-            # trust_env=False: no proxy variables and, above all, no ~/.netrc credentials.
+            # trust_env=False: no proxy variables and, above all, no ~/.netrc credentials. The
+            # transport is httpx2's own, its TLS half (the CA bundle) built at the first https call.
             _shared_client = httpx2.Client(
                 timeout=DEFAULT_TIMEOUT,
                 follow_redirects=False,
                 trust_env=False,
                 headers={"User-Agent": USER_AGENT},
+                transport=DeferredTLSTransport(),
             )
         return _shared_client
 
