@@ -386,8 +386,10 @@ def caveats() -> list[str]:
         "- Everything runs on loopback: moto answers every AWS call from one Python process, one call at a "
         "time, in a few milliseconds each. Figures that make many AWS calls (the scheduler's 32 queries, a "
         "batch's 40 DynamoDB calls) are slower here than in AWS, where those calls overlap.",
-        "- The cold-start baseline talks plain HTTP to moto; the functions that call a store build an "
-        "HTTPS client (its CA bundle) even for the plain-HTTP sandbox. In AWS both sides would set up TLS.",
+        "- The cold-start baseline and the functions talk plain HTTP to moto and to the sandbox store, so "
+        "neither side loads a CA bundle here (the store client builds its TLS half at its first https "
+        "request). In AWS the baseline's GetItem and every function's AWS calls would set up TLS alike; "
+        "the store-calling functions (callback, worker) would also do it once for the store.",
         "- Lambda gives a function CPU in proportion to its memory (1,769 MB is one vCPU): the CPU times "
         "in figures 4 and 5 are this machine's, at full speed.",
         "- Counts (figure 2, 5) do not depend on the machine. Durations feed only the Lambda line of the "

@@ -15,7 +15,6 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 # Short timeouts and the SDK's adaptive retries: a Lambda should fail fast rather than hang.
 _CONFIG = Config(
@@ -61,7 +60,3 @@ client = _Clients()
 
 def dynamodb() -> DynamoDBClient:
     return client("dynamodb")  # type: ignore[no-any-return]
-
-
-def secretsmanager() -> SecretsManagerClient:
-    return client("secretsmanager")  # type: ignore[no-any-return]
