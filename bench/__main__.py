@@ -384,7 +384,7 @@ def caveats() -> list[str]:
         "## Reading these numbers",
         "",
         "- Everything runs on loopback: moto answers every AWS call from one Python process, one call at a "
-        "time, in a few milliseconds each. Figures that make many AWS calls (the scheduler's 32 queries, a "
+        "time, in a few milliseconds each. Figures that make many AWS calls (the scheduler's shard queries, a "
         "batch's 40 DynamoDB calls) are slower here than in AWS, where those calls overlap.",
         "- The cold-start baseline and the functions talk plain HTTP to moto and to the sandbox store, so "
         "neither side loads a CA bundle here (the store client builds its TLS half at its first https "

@@ -25,6 +25,7 @@ from typing import Any
 from bench.aws_calls import WORKER_BATCH, AwsCallsResult
 from bench.refresh_concurrency import ConcurrencyResult
 from bench.scheduler_scale import SchedulerScaleResult
+from cartconnect.refresh_schedule import DUE_SHARDS
 
 # ---- prices: AWS us-east-1 list prices, on-demand, no free tier ---------------------------------
 # Dated 2025 (the pricing pages as of that year); DynamoDB's are the on-demand prices after the
@@ -345,11 +346,15 @@ def _dynamodb(design: Design, inputs: Inputs, work: Workload, tick_calls: dict[s
     )
     queries = tick_calls["dynamodb:Query"]
     query_rru = max(0.5, math.ceil(work.due_per_tick / queries * inputs.index_entry_bytes / 4096) * 0.5)
-    empty_ticks_rru = TICKS_PER_MONTH * 32 * 0.5  # the 32 queries of a tick that finds nothing
+    empty_ticks_rru = TICKS_PER_MONTH * DUE_SHARDS * 0.5  # the queries of a tick that finds nothing
     design.add(
-        "DynamoDB", "scheduler: 32 index queries a tick (RRU)", empty_ticks_rru, DYNAMODB_RRU, fixed=True
+        "DynamoDB",
+        f"scheduler: {DUE_SHARDS} index queries a tick (RRU)",
+        empty_ticks_rru,
+        DYNAMODB_RRU,
+        fixed=True,
     )
-    if queries * query_rru > 32 * 0.5:
+    if queries * query_rru > DUE_SHARDS * 0.5:
         extra = TICKS_PER_MONTH * queries * query_rru - empty_ticks_rru
         design.add("DynamoDB", "scheduler: more index pages (RRU)", extra, DYNAMODB_RRU)
     design.add("DynamoDB", "scheduler: 0.5 RRU / due item read", work.refreshes * 0.5, DYNAMODB_RRU)
@@ -421,7 +426,7 @@ def _observability(design: Design, inputs: Inputs, work: Workload) -> None:
 def scheduler_tick(inputs: Inputs, due: float) -> tuple[dict[str, float], float]:
     """One tick's calls and time with `due` connections due: the measured tick nearest in size
     (figure 2's for small deployments, figure 5's beyond), its per-due calls scaled to `due`; the
-    32 index queries stay (one page per shard), more pages once a shard holds over 500 due keys."""
+    index queries stay (one page per shard), more pages once a shard holds over 500 due keys."""
     small = due <= 10 * inputs.tick_due
     calls, measured_due, seconds = (
         (inputs.tick_calls, inputs.tick_due, inputs.tick_seconds)
@@ -429,7 +434,7 @@ def scheduler_tick(inputs: Inputs, due: float) -> tuple[dict[str, float], float]
         else (inputs.scale_calls, inputs.scale_due, inputs.scale_seconds)
     )
     scaled = {name: count * due / measured_due for name, count in calls.items() if name != "dynamodb:Query"}
-    scaled["dynamodb:Query"] = 32 * max(1, math.ceil(due / 32 / 500))
+    scaled["dynamodb:Query"] = DUE_SHARDS * max(1, math.ceil(due / DUE_SHARDS / 500))
     return scaled, seconds * due / measured_due
 
 

@@ -348,7 +348,7 @@ class BenchEnvironment:
 
     def write_due_items(self, count: int, *, tenant: str | None = None) -> list[dict[str, Any]]:
         """`count` due connection items written directly (BatchWriteItem, 25 per request): the keys
-        (pk, sk, due_pk, due_sk: spread over the 32 shards by the connection id's hash, as the code
+        (pk, sk, due_pk, due_sk: spread over the shards by the connection id's hash, as the code
         does) plus what the scheduler reads of a due item (tenant, id, token_version, status,
         refresh_due_at). Returns their primary keys."""
         from cartconnect.clock import to_iso

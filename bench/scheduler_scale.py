@@ -1,7 +1,7 @@
 """Figure 5: one scheduler pass over 10,000 due connections.
 
 The due items are written directly (BatchWriteItem, outside the timing): their keys (pk, sk and the
-`due_for_refresh` keys, spread over the 32 shards by the connection id's hash as the code does) and
+`due_for_refresh` keys, spread over the shards by the connection id's hash as the code does) and
 the few attributes the scheduler reads back for each due key (tenant, id, token_version, status,
 refresh_due_at: the index projects keys only, so the scheduler reads the token version it puts in
 each message from the item; an item with keys alone would be dropped as stale and never enqueued).

@@ -26,13 +26,15 @@ from cartconnect.usecases import refresh_scheduler
 from cartconnect_dev.scheduler import RefreshDueReport, ScheduleRunner, run_refresh_due
 
 
-def _connection(tenant: str, *, due_in: timedelta | None = None, version: int = 3) -> Connection:
+def _connection(
+    tenant: str, *, due_in: timedelta | None = None, version: int = 3, connection_id: str | None = None
+) -> Connection:
     """Put a connection item straight into the table (no iClient, no tokens): enough for the lease,
     the fences and the due index."""
     now = utc_now()
     connection = Connection(
         tenant=tenant,
-        id=f"con_{uuid.uuid4().hex[:26]}",
+        id=connection_id or f"con_{uuid.uuid4().hex[:26]}",
         name="direct",
         subdomain="direct.cart.com",
         iclient_id="icl_direct",
@@ -233,10 +235,22 @@ def _our_messages(local_stack, connection_ids: set[str]) -> list[dict]:
 
 
 def test_the_tick_enqueues_exactly_the_due_connections_from_every_shard(local_stack, unique_tenant):
-    due = [_connection(unique_tenant, due_in=-timedelta(minutes=index + 1)) for index in range(20)]
+    # Two due connections in every shard (ids chosen by their shard, not left to chance).
+    ids: dict[int, list[str]] = {shard: [] for shard in range(DUE_SHARDS)}
+    for number in range(10_000):
+        candidate = f"con_{number:026d}"
+        if len(ids[shard_of(candidate)]) < 2:
+            ids[shard_of(candidate)].append(candidate)
+        if all(len(found) == 2 for found in ids.values()):
+            break
+    ordered = [connection_id for found in ids.values() for connection_id in found]
+    due = [
+        _connection(unique_tenant, due_in=-timedelta(minutes=index + 1), connection_id=connection_id)
+        for index, connection_id in enumerate(ordered)
+    ]
     later = _connection(unique_tenant, due_in=timedelta(minutes=5))
     never = _connection(unique_tenant)
-    assert len({shard_of(connection.id) for connection in due}) > 10  # spread over the shards
+    assert {shard_of(connection.id) for connection in due} == set(range(DUE_SHARDS))
     try:
         result = refresh_scheduler.tick(remaining_ms=lambda: 60_000, page_size=4)
         assert result.complete and result.shards_done == DUE_SHARDS
@@ -278,7 +292,7 @@ def test_the_tick_stops_when_time_runs_low(local_stack, unique_tenant):
         assert (result.complete, result.shards_done, result.enqueued) == (False, 0, 0)
         calls = iter(range(10_000))
         # Time for a few pages only: some shards done, the rest left for the next tick.
-        result = refresh_scheduler.tick(remaining_ms=lambda: 60_000 if next(calls) < 10 else 0, parallel=1)
+        result = refresh_scheduler.tick(remaining_ms=lambda: 60_000 if next(calls) < 4 else 0, parallel=1)
         assert not result.complete and 0 < result.shards_done < DUE_SHARDS
     finally:
         _delete(connection)

@@ -1,8 +1,8 @@
 """The refresh scheduler: one tick finds the connections whose refresh is due and enqueues them.
 
-Due connections come from the sparse, sharded `due_for_refresh` index (never a Scan): the 32 shards
-are queried in parallel threads, page by page, oldest due first, and each page is enqueued at once
-(SendMessageBatch, 10 per request). A tick is bounded in time: it stops starting pages when the
+Due connections come from the sparse, sharded `due_for_refresh` index (never a Scan): the shards
+are queried in parallel threads, one each, page by page, oldest due first, and each page is
+enqueued at once (SendMessageBatch, 10 per request). A tick is bounded in time: it stops starting pages when the
 Lambda's remaining time runs low, and whatever it did not reach is still due at the next tick.
 Enqueuing a connection twice is harmless: the worker re-reads it under its lease.
 """
@@ -26,7 +26,7 @@ from cartconnect.refresh_schedule import DUE_SHARDS
 # Stop starting pages when less than this remains of the Lambda's time.
 RESERVE_MS = 10_000
 PAGE_SIZE = 500
-PARALLEL_SHARDS = 8
+PARALLEL_SHARDS = DUE_SHARDS
 
 T = TypeVar("T")
 
