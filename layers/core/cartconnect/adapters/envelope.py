@@ -18,11 +18,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from cartconnect import aws
 from cartconnect.settings import get_settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_VERSION = 1
 NONCE_BYTES = 12
@@ -32,6 +34,14 @@ DATA_KEY_MAX_USES = 1_000_000  # far below the 2**32 random-nonce limit for one 
 # keys: a worker meets thousands of them at scale, and a Decrypt per blob would cost as much as a KMS
 # request per refresh. ~250 bytes each: 16,384 keys are ~4 MB of a worker's memory.
 _DECRYPTED_KEYS_KEPT = 16_384
+
+
+def _aesgcm(key: bytes) -> AESGCM:
+    # Imported on first use: the management function's reads (most of its requests) never seal or
+    # open anything, and cryptography is ~8 ms of its cold start.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
 
 
 class SealedError(Exception):
@@ -69,7 +79,7 @@ class Envelope:
     def seal_with(self, key: DataKeyPair, plaintext: bytes, associated_data: bytes) -> bytes:
         """Seal with a data key the caller keeps (a long-lived key stored elsewhere, see iclient_secret)."""
         nonce = os.urandom(NONCE_BYTES)
-        ciphertext = AESGCM(key.plaintext).encrypt(nonce, plaintext, associated_data)
+        ciphertext = _aesgcm(key.plaintext).encrypt(nonce, plaintext, associated_data)
         return struct.pack(">BH", FORMAT_VERSION, len(key.encrypted)) + key.encrypted + nonce + ciphertext
 
     def new_key(self) -> DataKeyPair:
@@ -93,7 +103,7 @@ class Envelope:
             encrypted_key = blob[3 : 3 + key_length]
             nonce = blob[3 + key_length : 3 + key_length + NONCE_BYTES]
             ciphertext = blob[3 + key_length + NONCE_BYTES :]
-            return AESGCM(self._plaintext_key(encrypted_key)).decrypt(nonce, ciphertext, associated_data)
+            return _aesgcm(self._plaintext_key(encrypted_key)).decrypt(nonce, ciphertext, associated_data)
         except SealedError:
             raise
         except Exception as error:
