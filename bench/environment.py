@@ -162,6 +162,10 @@ class BenchEnvironment:
         for name in ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH"):
             if name in os.environ:
                 env[name] = os.environ[name]
+        # Lambda's code and layers are read-only: nothing compiled at run time is kept. The layer
+        # ships bytecode (layers/core/Makefile; the cold start figure compiles it the same way), the
+        # function's own app.py is compiled by every cold start, here as there.
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
 
     def code_dir(self, short_name: str) -> Path:
