@@ -31,7 +31,7 @@ from typing import Any
 from bench.environment import ROOT, BenchEnvironment, existing_functions, log
 from bench.function_process import LAMBDA_CONTEXT_SOURCE
 
-ROUNDS = 7
+ROUNDS = 11
 TARGETS = {
     "management": 1.6,
     "authorize": 1.3,
