@@ -311,6 +311,36 @@ def test_dynamodb_failing_after_the_store_rotated_still_stores_the_new_token(
     assert _get(local_stack, tenant, connection["id"])["token_version"] == 2
 
 
+def test_kms_throttled_while_opening_the_tokens_is_a_transient_failure_not_unreadable_tokens(
+    local_stack, sandbox, tenant, authorized, shift_clock, monkeypatch
+):
+    from cartconnect.adapters import envelope, iclient_secret, token_vault
+
+    connection = authorized(lifetime=120)
+    shift_clock(70)
+    token_vault.forget_keys()  # a new environment: the tokens' data key must come from KMS
+    iclient_secret.forget_keys()
+    real = envelope.Envelope._decrypt
+    throttled = []
+
+    def throttle_once(self, encrypted):
+        if not throttled:
+            throttled.append(1)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "Decrypt")
+        return real(self, encrypted)
+
+    monkeypatch.setattr(envelope.Envelope, "_decrypt", throttle_once)
+    before = sandbox.calls["refresh"]
+    first = token_refresh.refresh(tenant, connection["id"])
+    assert first.outcome is Outcome.FAILED and first.reason == "aws_error"
+    stored = _get(local_stack, tenant, connection["id"])
+    assert stored["status"] == "active" and stored["last_error"]["code"] == "aws_error"
+    assert sandbox.calls["refresh"] == before  # nothing was sent to the store
+    second = token_refresh.refresh(tenant, connection["id"], force=True)
+    assert second.outcome is Outcome.REFRESHED
+    assert _get(local_stack, tenant, connection["id"])["last_error"] is None
+
+
 # -- races -----------------------------------------------------------------------------------------
 
 

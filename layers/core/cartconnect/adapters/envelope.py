@@ -20,6 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from cartconnect import aws
 from cartconnect.settings import get_settings
 
@@ -34,6 +36,9 @@ DATA_KEY_MAX_USES = 1_000_000  # far below the 2**32 random-nonce limit for one 
 # keys: a worker meets thousands of them at scale, and a Decrypt per blob would cost as much as a KMS
 # request per refresh. ~250 bytes each: 16,384 keys are ~4 MB of a worker's memory.
 _DECRYPTED_KEYS_KEPT = 16_384
+# KMS's answers for a data key that will never open with this context (tampered, another purpose's,
+# another key's); anything else (throttling, an outage, access being fixed) may pass.
+_NEVER_OPENS = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 
 
 def _aesgcm(key: bytes) -> AESGCM:
@@ -70,6 +75,7 @@ class Envelope:
         self._lock = threading.Lock()
         self._current: _DataKey | None = None
         self._decrypted: OrderedDict[bytes, bytes] = OrderedDict()
+        self._decrypting: dict[bytes, threading.Lock] = {}
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         """Seal with this process's current data key of the purpose."""
@@ -96,17 +102,24 @@ class Envelope:
         return DataKeyPair(self._plaintext_key(encrypted), encrypted)
 
     def open(self, blob: bytes, associated_data: bytes) -> bytes:
+        """The plaintext; SealedError if the blob can never open here (damaged, another item's or
+        purpose's). A KMS failure that may pass (throttling, an outage) propagates as it is: a
+        caller must not take it for a damaged blob."""
         try:
             version, key_length = struct.unpack_from(">BH", blob)
-            if version != FORMAT_VERSION:
-                raise SealedError(f"unknown sealed format {version}")
-            encrypted_key = blob[3 : 3 + key_length]
-            nonce = blob[3 + key_length : 3 + key_length + NONCE_BYTES]
-            ciphertext = blob[3 + key_length + NONCE_BYTES :]
-            return _aesgcm(self._plaintext_key(encrypted_key)).decrypt(nonce, ciphertext, associated_data)
-        except SealedError:
-            raise
-        except Exception as error:
+        except struct.error:
+            raise SealedError("the sealed value is truncated") from None
+        if version != FORMAT_VERSION:
+            raise SealedError(f"unknown sealed format {version}")
+        encrypted_key = blob[3 : 3 + key_length]
+        nonce = blob[3 + key_length : 3 + key_length + NONCE_BYTES]
+        ciphertext = blob[3 + key_length + NONCE_BYTES :]
+        if len(encrypted_key) != key_length or len(nonce) != NONCE_BYTES:
+            raise SealedError("the sealed value is truncated")
+        key = self._plaintext_key(encrypted_key)
+        try:
+            return _aesgcm(key).decrypt(nonce, ciphertext, associated_data)
+        except Exception as error:  # InvalidTag: tampered, or sealed for another item
             raise SealedError("the sealed value does not open for this item") from error
 
     def forget_keys(self) -> None:
@@ -144,14 +157,37 @@ class Envelope:
     def _plaintext_key(self, encrypted: bytes) -> bytes:
         with self._lock:
             cached = self._decrypted.get(encrypted)
-        if cached is not None:
-            return cached
-        response = aws.client("kms").decrypt(
-            CiphertextBlob=encrypted,
-            EncryptionContext=self.encryption_context,
-            KeyId=get_settings().kms_key_id,
-        )
+            if cached is not None:
+                return cached
+            # One Decrypt per data key however many threads want it (a cold worker's whole batch
+            # opens blobs of the same few keys at once).
+            decrypting = self._decrypting.setdefault(encrypted, threading.Lock())
+        with decrypting:
+            with self._lock:
+                cached = self._decrypted.get(encrypted)
+            if cached is not None:
+                return cached
+            try:
+                plaintext = self._decrypt(encrypted)
+            except BaseException:
+                with self._lock:
+                    self._decrypting.pop(encrypted, None)
+                raise
+            with self._lock:
+                self._remember(encrypted, plaintext)
+                self._decrypting.pop(encrypted, None)
+            return plaintext
+
+    def _decrypt(self, encrypted: bytes) -> bytes:
+        try:
+            response = aws.client("kms").decrypt(
+                CiphertextBlob=encrypted,
+                EncryptionContext=self.encryption_context,
+                KeyId=get_settings().kms_key_id,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _NEVER_OPENS:
+                raise SealedError("KMS does not open this data key for this purpose") from None
+            raise
         plaintext: bytes = response["Plaintext"]
-        with self._lock:
-            self._remember(encrypted, plaintext)
         return plaintext

@@ -254,6 +254,12 @@ def _permanent(code: str, detail: str) -> _StoreFailed:
     return _StoreFailed(Failure(FailureKind.PERMANENT, code, detail), 0)
 
 
+def _classified(error: Exception) -> Exception:
+    """A failure around the store call as the policy sees it; what it does not know goes on as is."""
+    failure = classify(error)
+    return error if failure is None else _StoreFailed(failure, 0)
+
+
 def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
     """Open the tokens, find the app and its secret, re-check the host. Failures are classified."""
     try:
@@ -262,6 +268,8 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
         sealed = token_vault.unseal(connection.tenant, connection.id, blob)
     except token_vault.SealedTokenError:
         raise _permanent("tokens_unreadable", "the stored tokens cannot be opened") from None
+    except Exception as error:  # KMS throttled or unreachable: the tokens are fine, try again later
+        raise _classified(error) from None
     if not sealed.refresh_token:
         raise _permanent("no_refresh_token", "the store gave no refresh token")
     iclient = iclient_repository.get(connection.tenant, connection.iclient_id)
@@ -276,11 +284,12 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
             insecure_hosts=settings.insecure_store_hosts,
         )
         client_secret = iclient_secret.open_secret(iclient.tenant, iclient.id, iclient.sealed_secret)
+    except iclient_secret.SealedSecretError:
+        raise _permanent(
+            "iclient_secret_unreadable", "the iClient's stored secret cannot be opened: set it again"
+        ) from None
     except Exception as error:
-        failure = classify(error)
-        if failure is None:
-            raise
-        raise _StoreFailed(failure, 0) from None
+        raise _classified(error) from None
     return _StoreCall(
         base_url=hosts.store_base_url(connection.subdomain, settings.insecure_store_hosts),
         host=connection.subdomain,
