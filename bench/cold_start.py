@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import compileall
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -110,6 +111,9 @@ class FunctionColdStart:
     import_total_ms: float = 0.0
     import_by_package: dict[str, float] = field(default_factory=dict)  # self ms by top-level package
     ratio: float = 0.0
+    # 90 % bootstrap interval of the ratio of medians (both sides resampled): how far this run's
+    # noise alone could move the figure.
+    interval: tuple[float, float] = (0.0, 0.0)
 
     @property
     def median(self) -> float:
@@ -120,12 +124,33 @@ class FunctionColdStart:
         return not self.failures and self.ratio <= self.target
 
     @property
+    def within_noise(self) -> bool:
+        """The target lies inside the interval: this run cannot tell met from missed."""
+        low, high = self.interval
+        return not self.failures and low <= self.target <= high
+
+    @property
     def import_median(self) -> float:
         return statistics.median(self.import_seconds) if self.import_seconds else float("nan")
 
     @property
     def request_median(self) -> float:
         return statistics.median(self.request_seconds) if self.request_seconds else float("nan")
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def ratio_interval(samples: list[float], baseline: list[float], *, seed: int = 5) -> tuple[float, float]:
+    """The 5th and 95th percentiles of median(samples) / median(baseline) over bootstrap resamples
+    (a fixed seed: the same runs give the same interval)."""
+    rng = random.Random(seed)
+    ratios = sorted(
+        statistics.median(rng.choices(samples, k=len(samples)))
+        / statistics.median(rng.choices(baseline, k=len(baseline)))
+        for _ in range(BOOTSTRAP_RESAMPLES)
+    )
+    return ratios[int(0.05 * len(ratios))], ratios[int(0.95 * len(ratios)) - 1]
 
 
 @dataclass
@@ -369,5 +394,7 @@ def measure(env: BenchEnvironment, rounds: int = ROUNDS) -> ColdStartResult:
         cold = result.functions[name]
         cold.import_total_ms, cold.imports, cold.import_by_package = import_profile(env, name, logical_id)
         cold.ratio = cold.median / result.baseline_median if cold.samples else float("inf")
+        if cold.samples:
+            cold.interval = ratio_interval(cold.samples, result.baseline)
     result.seconds = time.monotonic() - started
     return result
