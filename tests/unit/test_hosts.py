@@ -14,6 +14,7 @@ from cartconnect.hosts import (
     ensure_safe_to_connect,
     normalize_store_host,
     resolve_addresses,
+    safe_store_base_url,
     store_base_url,
 )
 
@@ -462,3 +463,15 @@ def test_accepted_results_are_bare_hosts_and_idempotent(raw: str) -> None:
     assert result.isascii()
     assert result == result.lower()
     assert normalize(result, **options) == result
+
+
+def test_safe_store_base_url_checks_the_host_under_the_deployments_settings() -> None:
+    from cartconnect.settings import Settings
+
+    settings = Settings(table_name="t", kms_key_id="k", insecure_store_hosts=INSECURE)
+    assert safe_store_base_url("127.0.0.1:8765", settings) == "http://127.0.0.1:8765"
+    # Not a store suffix and custom domains are off in these settings: refused before any request.
+    with pytest.raises(UnsafeStoreHost):
+        safe_store_base_url("shop.example.com", settings)
+    with pytest.raises(UnsafeStoreHost):
+        safe_store_base_url("127.0.0.1:8765", Settings(table_name="t", kms_key_id="k"))

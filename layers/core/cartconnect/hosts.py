@@ -10,8 +10,12 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from cartconnect.errors import InvalidField
+
+if TYPE_CHECKING:
+    from cartconnect.settings import Settings
 
 Resolver = Callable[[str], list[str]]
 
@@ -105,6 +109,18 @@ def ensure_safe_to_connect(
         raise UnsafeStoreHost(exc.field, exc.message) from None
     if normalized != host:
         raise UnsafeStoreHost("subdomain", "is not a normalized store host")
+
+
+def safe_store_base_url(host: str, settings: Settings) -> str:
+    """Where to send a request for a stored host, once it passes ensure_safe_to_connect under this
+    deployment's settings (raises UnsafeStoreHost otherwise)."""
+    ensure_safe_to_connect(
+        host,
+        allowed_suffixes=settings.allowed_store_suffixes,
+        allow_custom_domains=settings.allow_custom_store_domains,
+        insecure_hosts=settings.insecure_store_hosts,
+    )
+    return store_base_url(host, settings.insecure_store_hosts)
 
 
 def _lowered(hosts: tuple[str, ...]) -> tuple[str, ...]:

@@ -110,15 +110,10 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
         iclient = iclient_repository.get(state.tenant, state.iclient_id)
         if iclient is None:
             raise FlowRefused(410, "This connection's OAuth client is gone", "Ask for a new link.")
-        hosts.ensure_safe_to_connect(
-            state.subdomain,
-            allowed_suffixes=settings.allowed_store_suffixes,
-            allow_custom_domains=settings.allow_custom_store_domains,
-            insecure_hosts=settings.insecure_store_hosts,
-        )
+        base_url = hosts.safe_store_base_url(state.subdomain, settings)
         issued_at = utc_now()
         tokens = AmeriCommerceClient().exchange_code(
-            hosts.store_base_url(state.subdomain, settings.insecure_store_hosts),
+            base_url,
             client_id=state.client_id,
             client_secret=iclient_secret.open_secret(iclient.tenant, iclient.id, iclient.sealed_secret),
             auth_id=auth_id,

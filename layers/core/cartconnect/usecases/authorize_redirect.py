@@ -71,13 +71,7 @@ def start(ticket: str) -> Redirect:
         raise FlowRefused(
             410, "This connection has no OAuth client", "Set its iClient, then ask for a new link."
         )
-    settings = get_settings()
-    hosts.ensure_safe_to_connect(
-        connection.subdomain,
-        allowed_suffixes=settings.allowed_store_suffixes,
-        allow_custom_domains=settings.allow_custom_store_domains,
-        insecure_hosts=settings.insecure_store_hosts,
-    )
+    base_url = hosts.safe_store_base_url(connection.subdomain, get_settings())
 
     state = credentials.new_credential()
     binding_key = random_secrets.token_hex(32)
@@ -98,7 +92,6 @@ def start(ticket: str) -> Redirect:
             expires_at=_now() + STATE_LIFETIME_SECONDS,
         ),
     )
-    base_url = hosts.store_base_url(connection.subdomain, settings.insecure_store_hosts)
     location = build_authorize_url(base_url, iclient.client_id, scope, redirect_uri)
     location += "&" + urlencode({"state": state}, quote_via=quote)
     cookie = (

@@ -218,15 +218,9 @@ def refresh_now(tenant: str, connection_id: str, *, origin: str, deadline: float
 
 def _probe(connection: Connection, access_token: str, deadline: float) -> LastTest:
     """GET /api/v1/stores with the token, within the store's call budget."""
-    settings = get_settings()
     now = clock.utc_now()
     try:
-        hosts.ensure_safe_to_connect(
-            connection.subdomain,
-            allowed_suffixes=settings.allowed_store_suffixes,
-            allow_custom_domains=settings.allow_custom_store_domains,
-            insecure_hosts=settings.insecure_store_hosts,
-        )
+        base_url = hosts.safe_store_base_url(connection.subdomain, get_settings())
     except hosts.UnsafeStoreHost as error:
         return LastTest(False, now, None, f"the store host is refused: {error.message}")
     for _ in range(token_refresh.BUDGET_WAITS):
@@ -243,9 +237,7 @@ def _probe(connection: Connection, access_token: str, deadline: float) -> LastTe
     client = AmeriCommerceClient(timeout=token_refresh.store_timeout)
     started = token_refresh.monotonic()
     try:
-        info = client.get_store(
-            hosts.store_base_url(connection.subdomain, settings.insecure_store_hosts), access_token
-        )
+        info = client.get_store(base_url, access_token)
     except AccessTokenRejected:
         raise
     except ProviderError as error:

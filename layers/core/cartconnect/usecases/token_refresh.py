@@ -275,14 +275,8 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
     iclient = iclient_repository.get(connection.tenant, connection.iclient_id)
     if iclient is None:
         raise _permanent("iclient_missing", "the connection's iClient no longer exists")
-    settings = get_settings()
     try:
-        hosts.ensure_safe_to_connect(
-            connection.subdomain,
-            allowed_suffixes=settings.allowed_store_suffixes,
-            allow_custom_domains=settings.allow_custom_store_domains,
-            insecure_hosts=settings.insecure_store_hosts,
-        )
+        base_url = hosts.safe_store_base_url(connection.subdomain, get_settings())
         client_secret = iclient_secret.open_secret(iclient.tenant, iclient.id, iclient.sealed_secret)
     except iclient_secret.SealedSecretError:
         raise _permanent(
@@ -291,7 +285,7 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
     except Exception as error:
         raise _classified(error) from None
     return _StoreCall(
-        base_url=hosts.store_base_url(connection.subdomain, settings.insecure_store_hosts),
+        base_url=base_url,
         host=connection.subdomain,
         client_id=iclient.client_id,
         client_secret=client_secret,
