@@ -18,6 +18,7 @@ from cartconnect.adapters import (
     store_rate_limiter,
     table,
 )
+from cartconnect.adapters.connection_repository import TokenPair
 from cartconnect.clock import to_iso, utc_now
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.refresh_schedule import DUE_SHARDS, due_keys, shard_of
@@ -114,10 +115,7 @@ def test_no_lease_and_no_write_brings_a_deleted_connection_back(local_stack, uni
         refresh_repository.store_refreshed(
             lease.connection,
             owner="a",
-            sealed_tokens=b"x",
-            expires_at=None,
-            refresh_due_at=None,
-            due_keys=None,
+            pair=TokenPair(sealed_tokens=b"x", expires_at=None, refresh_due_at=None),
             now=now,
         )
         is None
@@ -151,13 +149,7 @@ def test_the_fence_needs_the_version_read_and_the_lease(local_stack, unique_tena
     connection = _connection(unique_tenant, version=3)
     now = utc_now()
     lease = refresh_repository.acquire_lease(unique_tenant, connection.id, owner="a", now=now, seconds=60)
-    write = {
-        "sealed_tokens": b"new",
-        "expires_at": None,
-        "refresh_due_at": None,
-        "due_keys": None,
-        "now": now,
-    }
+    write = {"pair": TokenPair(sealed_tokens=b"new", expires_at=None, refresh_due_at=None), "now": now}
     assert refresh_repository.store_refreshed(lease.connection, owner="b", **write) is None  # not the holder
     import dataclasses
 

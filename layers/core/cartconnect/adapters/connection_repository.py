@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from cartconnect.adapters import iclient_repository, table
 from cartconnect.clock import from_iso, to_iso
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastError, LastTest
 from cartconnect.errors import Conflict, InvalidField, NotFound
+from cartconnect.refresh_schedule import due_keys
 
 SK_PREFIX = "CONN#"
 NAME_PREFIX = "CONNAME#"
@@ -361,34 +363,39 @@ def next_link_generation(tenant: str, connection_id: str) -> Connection:
     return _updated(response)
 
 
+@dataclass(frozen=True)
+class TokenPair:
+    """A new token pair as stored: sealed, with its expiry and when to refresh it (None: never)."""
+
+    sealed_tokens: bytes = field(repr=False)
+    expires_at: datetime | None
+    refresh_due_at: datetime | None
+
+
 def token_pair_update(
-    *,
-    sealed_tokens: bytes,
-    expires_at: datetime | None,
-    refresh_due_at: datetime | None,
-    due_keys: dict[str, str] | None,
-    now: datetime,
+    connection_id: str, pair: TokenPair, now: datetime
 ) -> tuple[list[str], list[str], dict[str, Any]]:
     """SET and REMOVE clauses (and their values) that store a new token pair: token_version + 1,
     failures cleared, the next due time in the sparse due index (none for a token that never expires)."""
-    values: dict[str, Any] = {":sealed": sealed_tokens, ":now": to_iso(now), ":one": 1}
+    values: dict[str, Any] = {":sealed": pair.sealed_tokens, ":now": to_iso(now), ":one": 1}
     assignments = [
         "sealed_tokens = :sealed",
         "token_version = token_version + :one",
         "last_refreshed_at = :now",
     ]
     removals = ["last_error", "failing_since", "consecutive_failures"]
-    for name, value in (("expires_at", expires_at), ("refresh_due_at", refresh_due_at)):
+    for name, value in (("expires_at", pair.expires_at), ("refresh_due_at", pair.refresh_due_at)):
         if value is None:
             removals.append(name)
         else:
             assignments.append(f"{name} = :{name}")
             values[f":{name}"] = to_iso(value)
-    if due_keys is None:
+    if pair.refresh_due_at is None:
         removals += ["due_pk", "due_sk"]
     else:
+        keys = due_keys(connection_id, pair.refresh_due_at)
         assignments += ["due_pk = :due_pk", "due_sk = :due_sk"]
-        values.update({":due_pk": due_keys["due_pk"], ":due_sk": due_keys["due_sk"]})
+        values.update({":due_pk": keys["due_pk"], ":due_sk": keys["due_sk"]})
     return assignments, removals, values
 
 
@@ -396,23 +403,14 @@ def store_authorization(
     connection: Connection,
     *,
     auth_generation: int,
-    sealed_tokens: bytes,
-    expires_at: datetime | None,
-    refresh_due_at: datetime | None,
-    due_keys: dict[str, str] | None,
+    pair: TokenPair,
     now: datetime,
 ) -> Connection | None:
     """Activate with new tokens, unless the authorization was voided or the connection deleted since.
 
     Bumping token_version fences any refresh in flight for the previous tokens.
     """
-    assignments, removals, values = token_pair_update(
-        sealed_tokens=sealed_tokens,
-        expires_at=expires_at,
-        refresh_due_at=refresh_due_at,
-        due_keys=due_keys,
-        now=now,
-    )
+    assignments, removals, values = token_pair_update(connection.id, pair, now)
     assignments += [
         "#status = :active",
         "status_pk = :status_pk",

@@ -16,7 +16,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cartconnect.adapters import table
-from cartconnect.adapters.connection_repository import from_item, item_key, status_pk, token_pair_update
+from cartconnect.adapters.connection_repository import (
+    TokenPair,
+    from_item,
+    item_key,
+    status_pk,
+    token_pair_update,
+)
 from cartconnect.clock import to_iso
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
 
@@ -140,20 +146,11 @@ def store_refreshed(
     connection: Connection,
     *,
     owner: str,
-    sealed_tokens: bytes,
-    expires_at: datetime | None,
-    refresh_due_at: datetime | None,
-    due_keys: dict[str, str] | None,
+    pair: TokenPair,
     now: datetime,
 ) -> Connection | None:
     """The new token pair: token_version + 1, failures cleared, next due time, lease released."""
-    assignments, removals, values = token_pair_update(
-        sealed_tokens=sealed_tokens,
-        expires_at=expires_at,
-        refresh_due_at=refresh_due_at,
-        due_keys=due_keys,
-        now=now,
-    )
+    assignments, removals, values = token_pair_update(connection.id, pair, now)
     return _fenced_update(connection, owner=owner, assignments=assignments, removals=removals, values=values)
 
 

@@ -16,7 +16,6 @@ from cartconnect.adapters import (
     events,
     iclient_repository,
     iclient_secret,
-    token_vault,
 )
 from cartconnect.adapters.authorization_repository import State
 from cartconnect.clock import to_iso, utc_now
@@ -24,8 +23,8 @@ from cartconnect.domain.connection import Connection
 from cartconnect.observability import logger
 from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.provider.errors import GrantRefused, ProviderError
-from cartconnect.refresh_schedule import due_keys, refresh_due_at
 from cartconnect.settings import get_settings
+from cartconnect.usecases import token_pair
 from cartconnect.usecases.authorize_links import now_epoch as _now
 from cartconnect.usecases.authorize_redirect import STATE_IN_REDIRECT, FlowRefused, cookie_name
 
@@ -127,17 +126,10 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
         status = 400 if isinstance(failure, GrantRefused) else 502
         raise FlowRefused(status, "The store did not complete the authorization", failure.detail) from None
 
-    sealed = token_vault.seal(
-        state.tenant, connection.id, token_vault.Tokens(tokens.access_token, tokens.refresh_token)
-    )
-    due = refresh_due_at(issued_at=issued_at, expires_at=tokens.expires_at, lead=settings.refresh_lead)
     stored = connection_repository.store_authorization(
         connection,
         auth_generation=state.auth_generation,
-        sealed_tokens=sealed,
-        expires_at=tokens.expires_at,
-        refresh_due_at=due,
-        due_keys=due_keys(connection.id, due) if due else None,
+        pair=token_pair.to_store(connection, tokens, issued_at),
         now=issued_at,
     )
     if stored is None:

@@ -54,8 +54,9 @@ from cartconnect.refresh_policy import (
     next_attempt_delay,
     wait_fits,
 )
-from cartconnect.refresh_schedule import due_keys, needs_refresh, refresh_due_at
+from cartconnect.refresh_schedule import due_keys, needs_refresh
 from cartconnect.settings import get_settings
+from cartconnect.usecases import token_pair
 
 # The lease outlives a whole refresh: 3 store calls (connect 3 s + read 10 s each) and the waits between.
 LEASE_SECONDS = 60.0
@@ -388,19 +389,12 @@ def _retrying_write(what: str, connection_id: str, write: Callable[[], T]) -> T:
 
 def _persist(lease: _Lease, tokens: TokenSet, issued_at: datetime, attempts: int) -> RefreshResult:
     connection = lease.connection
-    due = refresh_due_at(issued_at=issued_at, expires_at=tokens.expires_at, lead=get_settings().refresh_lead)
 
     def write() -> Connection | None:
-        sealed = token_vault.seal(
-            connection.tenant, connection.id, token_vault.Tokens(tokens.access_token, tokens.refresh_token)
-        )
         return refresh_repository.store_refreshed(
             connection,
             owner=lease.owner,
-            sealed_tokens=sealed,
-            expires_at=tokens.expires_at,
-            refresh_due_at=due,
-            due_keys=due_keys(connection.id, due) if due else None,
+            pair=token_pair.to_store(connection, tokens, issued_at),
             now=clock.utc_now(),
         )
 
