@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cartconnect.cold_start import imports_done
 from cartconnect.http import pages
 from cartconnect.observability import logger
 from cartconnect.usecases.authorization import complete
@@ -48,7 +48,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
 
 
-# What the imports above built lives as long as the process: gc.freeze() takes it out of the cyclic
-# collector's view, so a full collection in a request walks only what requests made (in the
-# scheduler's first request one full collection walked all of it: ~35 ms).
-gc.freeze()
+imports_done()

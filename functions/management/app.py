@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from functools import cache
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from cartconnect.cold_start import imports_done
 from cartconnect.domain.connection import ConnectionStatus
 from cartconnect.errors import DomainError, InvalidField
 from cartconnect.http import problems
@@ -392,7 +392,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         refresh_outcomes.flush()
 
 
-# What the imports above built lives as long as the process: gc.freeze() takes it out of the cyclic
-# collector's view, so a full collection in a request walks only what requests made (in the
-# scheduler's first request one full collection walked all of it: ~35 ms).
-gc.freeze()
+imports_done()

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from cartconnect.adapters.sqs_batch import ConcurrentBatchProcessor
 from cartconnect.observability import DimensionedCounts
 from cartconnect_dev.cli import OPENAPI_ENV
@@ -95,3 +97,17 @@ def test_the_batch_processor_runs_records_concurrently_and_reports_only_failures
         event={"Records": every_one_fails}, record_handler=handler, processor=ConcurrentBatchProcessor()
     )
     assert len(response["batchItemFailures"]) == 2  # a partial response, not a Lambda error
+
+
+@pytest.mark.parametrize("function", sorted(path.name for path in (ROOT / "functions").iterdir()))
+def test_every_handler_freezes_what_its_imports_built(function):
+    code = (
+        f"import gc, sys; sys.path.insert(0, 'functions/{function}'); "
+        "before = gc.get_freeze_count(); import app; print(before, gc.get_freeze_count())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")} | OPENAPI_ENV
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    before, after = map(int, result.stdout.split()[-2:])
+    assert before == 0 and after > 10_000, result.stdout + result.stderr
