@@ -327,28 +327,16 @@ class BenchEnvironment:
         """Send refresh messages for (connection id, token version) and receive them back as the SQS
         event source would: records for a worker event (real receipt handles)."""
         from cartconnect.adapters import refresh_queue
+        from cartconnect_dev.scheduler import take_refresh_messages
 
         refresh_queue.send([refresh_queue.RefreshMessage(self.tenant, cid, v) for cid, v in messages])
-        wanted = {cid for cid, _ in messages}
-        sqs = self.stack.aws_client("sqs")
-        url = self.stack.resources["RefreshQueue"].ref
+        # Anyone else's message is a scheduler tick's leftover: not ours to handle.
+        ours = take_refresh_messages(self.stack, [cid for cid, _ in messages], others="delete", patience=200)
+        if len(ours) < len(messages):
+            raise RuntimeError("refresh messages did not come back from the queue")
+        sqs, url = self.stack.aws_client("sqs"), self.stack.resources["RefreshQueue"].ref
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        records: dict[str, dict[str, Any]] = {}
-        for _ in range(200):
-            got = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"]
-            ).get("Messages", [])
-            for message in got:
-                cid = json.loads(message["Body"]).get("connection_id")
-                if cid in wanted and cid not in records:
-                    records[cid] = sqs_record(message, arn)
-                else:  # someone else's (a scheduler tick's): not ours to handle
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            if len(records) == len(wanted):
-                return [records[cid] for cid, _ in messages]
-            if not got:
-                time.sleep(0.01)
-        raise RuntimeError("refresh messages did not come back from the queue")
+        return [sqs_record(ours[cid], arn) for cid, _ in messages]
 
     def write_due_items(self, count: int, *, tenant: str | None = None) -> list[dict[str, Any]]:
         """`count` due connection items written directly (BatchWriteItem, 25 per request): the keys

@@ -3,6 +3,7 @@
     run_refresh_due(stack)            # one scheduler tick, then drain the refresh queue into the worker
     run_refresh_due(read_state())     # the same against a running `cartconnect-dev up` (another process)
     drain_refresh_queue(stack)        # only the drain (messages already on the queue)
+    take_refresh_messages(stack, ids) # tests and benchmarks: the queue's messages for these connections
     ScheduleRunner(callback, 60)      # call it every 60 s in a background thread (LocalStack(run_schedule=True))
 
 A drain works like Lambda's SQS event source: receive up to 10 messages, invoke the worker with an
@@ -17,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
@@ -37,6 +38,8 @@ QUEUE = "RefreshQueue"
 SCHEDULE_EVENT = {"source": "cartconnect.refresh-schedule"}
 DEFAULT_SCHEDULE_SECONDS = 60.0
 MAX_BATCHES = 10_000
+# take_refresh_messages: receives at most, however many other messages keep coming round.
+TAKE_RECEIVES = 500
 
 
 class _Target(Protocol):
@@ -167,6 +170,43 @@ def drain(target: _Target, report: RefreshDueReport) -> None:
         report.batches += 1
         report.received += len(fresh)
         report.failed += len(failures)
+
+
+def take_refresh_messages(
+    stack: LocalStack, connection_ids: Collection[str], *, others: str = "release", patience: int = 50
+) -> dict[str, dict[str, Any]]:
+    """Receive the refresh queue's messages for these connections, the first one of each, as
+    {connection id: message}; they stay in flight (invisible) for the caller to handle. Anyone
+    else's message is made visible again (`others="release"`) or deleted (`"delete"`: leftovers
+    nobody will handle). Gives up after `patience` receives that found the queue empty (moto makes
+    a sent message visible at once), or after TAKE_RECEIVES receives in all."""
+    if others not in ("release", "delete"):
+        raise ValueError("others is 'release' or 'delete'")
+    sqs = stack.aws_client("sqs")
+    url = stack.resources[QUEUE].ref
+    wanted = set(connection_ids)
+    ours: dict[str, dict[str, Any]] = {}
+    empty = 0
+    for _ in range(TAKE_RECEIVES):
+        if len(ours) == len(wanted) or empty >= patience:
+            break
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            empty += 1
+            time.sleep(0.01)
+        for message in messages:
+            connection_id = json.loads(message["Body"]).get("connection_id")
+            if connection_id in wanted and connection_id not in ours:
+                ours[connection_id] = message
+            elif others == "delete":
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            else:
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+    return ours
 
 
 def drain_refresh_queue(stack_or_state: LocalStack | Mapping[str, Any]) -> RefreshDueReport:

@@ -3,9 +3,7 @@ and intercept the refresh call the pipeline makes to the store."""
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +11,13 @@ from cartconnect.adapters import refresh_queue, refresh_repository, table, token
 from cartconnect.adapters.connection_repository import item_key
 from cartconnect.provider.americommerce import AmeriCommerceClient, TokenSet
 from cartconnect.usecases import token_refresh
-from cartconnect_dev.scheduler import WORKER_FUNCTION, RefreshDueReport, _record, drain_refresh_queue
+from cartconnect_dev.scheduler import (
+    WORKER_FUNCTION,
+    RefreshDueReport,
+    _record,
+    drain_refresh_queue,
+    take_refresh_messages,
+)
 
 
 def stored_tokens(tenant: str, connection_id: str) -> token_vault.Tokens:
@@ -88,24 +92,7 @@ def run_in_thread(name: str, target: Callable[[], Any]) -> tuple[threading.Threa
 
 def receive_ours(stack, connection_ids: set[str], *, attempts: int = 50) -> list[dict[str, Any]]:
     """Receive the refresh queue's messages for these connections (others are made visible again)."""
-    sqs = stack.aws_client("sqs")
-    url = stack.resources["RefreshQueue"].ref
-    ours: dict[str, dict[str, Any]] = {}
-    for _ in range(attempts):
-        messages = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"]
-        ).get("Messages", [])
-        for message in messages:
-            connection_id = json.loads(message["Body"]).get("connection_id")
-            if connection_id in connection_ids and connection_id not in ours:
-                ours[connection_id] = message
-            else:
-                sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-        if set(ours) == connection_ids:
-            break
-        time.sleep(0.02)
+    ours = take_refresh_messages(stack, connection_ids, patience=attempts)
     assert set(ours) == connection_ids, f"messages missing for {connection_ids - set(ours)}"
     return list(ours.values())
 

@@ -24,7 +24,7 @@ from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.refresh_schedule import DUE_SHARDS, due_keys, shard_of
 from cartconnect.settings import get_settings
 from cartconnect.usecases import refresh_scheduler
-from cartconnect_dev.scheduler import RefreshDueReport, ScheduleRunner, run_refresh_due
+from cartconnect_dev.scheduler import RefreshDueReport, ScheduleRunner, run_refresh_due, take_refresh_messages
 
 
 def _connection(
@@ -202,28 +202,13 @@ def test_a_store_never_gets_more_than_its_limit_in_ten_seconds(local_stack, call
 
 
 def _our_messages(local_stack, connection_ids: set[str]) -> list[dict]:
-    """Take this test's refresh messages off the queue (others stay)."""
-    sqs = local_stack.aws_client("sqs")
-    url = local_stack.resources["RefreshQueue"].ref
-    ours: list[dict] = []
-    for _ in range(200):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
-        )
-        if not messages:
-            break
-        for message in messages:
-            body = json.loads(message["Body"])
-            if body["connection_id"] in connection_ids:
-                ours.append(body)
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            else:
-                sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-        if len(ours) >= len(connection_ids):
-            break
-    return ours
+    """Take this test's refresh messages off the queue (others stay). The tick has sent everything
+    before this runs: one receive with none of ours is the end."""
+    ours = take_refresh_messages(local_stack, connection_ids, patience=1)
+    sqs, url = local_stack.aws_client("sqs"), local_stack.resources["RefreshQueue"].ref
+    for message in ours.values():
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(message["Body"]) for message in ours.values()]
 
 
 def test_the_tick_enqueues_exactly_the_due_connections_from_every_shard(local_stack, unique_tenant):
