@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import secret_scan
 
+from cartconnect.observability import logger
 from cartconnect_dev.sandbox_store import SandboxStore
 
 sys.path.insert(0, str(Path(__file__).parent))  # flow.py helpers
@@ -154,3 +156,35 @@ def authorized(local_stack, sandbox, tenant) -> Iterator[Callable[..., dict]]:
     for connection_id in made:
         client.delete(f"/v1/connections/{connection_id}")
     client.close()
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a test wrote where a secret must never go."""
+
+    events: str  # the tenant's published events, as JSON
+    everything: str  # every log record (with its extra fields), stdout, stderr and the events
+
+    def leaked(self, secrets: set[str]) -> list[str]:
+        """The secrets found anywhere, by their first characters only."""
+        return sorted(secret[:6] + "…" for secret in secrets if secret and secret in self.everything)
+
+
+@pytest.fixture
+def everything_written(caplog, capfd, captured_events) -> Iterator[Callable[[], Written]]:
+    """Log at DEBUG everywhere (the root logger too, so botocore, urllib3 and httpx2) while the test
+    runs; calling the fixture collects what was written so far."""
+    caplog.set_level(logging.DEBUG)
+    previous = logger.log_level
+    logger.setLevel("DEBUG")
+
+    def collect() -> Written:
+        events = json.dumps(captured_events())
+        out, err = capfd.readouterr()
+        logged = "\n".join(
+            record.getMessage() + " " + json.dumps(record.__dict__, default=str) for record in caplog.records
+        )
+        return Written(events=events, everything="\n".join((logged, out, err, events)))
+
+    yield collect
+    logger.setLevel(previous)

@@ -3,26 +3,11 @@ published, whatever the path (scheduled refresh, failures, on-demand token, test
 
 from __future__ import annotations
 
-import json
-import logging
-
-import pytest
 from flow import APP_SECRET, api
-
-from cartconnect.observability import logger
-
-
-@pytest.fixture
-def debug_logging(caplog):
-    caplog.set_level(logging.DEBUG)
-    previous = logger.log_level
-    logger.setLevel("DEBUG")
-    yield caplog
-    logger.setLevel(previous)
 
 
 def test_no_secret_reaches_logs_or_events(
-    local_stack, sandbox, tenant, authorized, shift_clock, waits, captured_events, debug_logging, capfd
+    local_stack, sandbox, tenant, authorized, shift_clock, waits, everything_written
 ):
     client = api(local_stack, tenant)
     connection = authorized(lifetime=120)
@@ -45,14 +30,8 @@ def test_no_secret_reaches_logs_or_events(
             body = request.json()
             sent.update(str(body[key]) for key in ("signature", "auth_id", "refresh_token") if key in body)
     assert len(sent) >= 10
-    events = json.dumps(captured_events())
-    out, err = capfd.readouterr()
-    logged = "\n".join(
-        record.getMessage() + " " + json.dumps(record.__dict__, default=str)
-        for record in debug_logging.records
-    )
-    haystack = "\n".join((logged, out, err, events))
-    assert "connection.refresh_failed" in events and "connection.needs_reauthorization" in events
-    assert "token refresh" in haystack
-    leaked = sorted(secret[:6] + "…" for secret in sent if secret and secret in haystack)
-    assert leaked == []
+    written = everything_written()
+    assert "connection.refresh_failed" in written.events
+    assert "connection.needs_reauthorization" in written.events
+    assert "token refresh" in written.everything
+    assert written.leaked(sent) == []

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from flow import APP_SECRET, Browser, api, authorize, consent, new_connection, to_store
 
-from cartconnect.observability import logger
 
-
-@pytest.fixture
-def debug_logging(caplog):
-    caplog.set_level(logging.DEBUG)  # the root logger and so botocore, urllib3, httpx2 too
-    previous = logger.log_level
-    logger.setLevel("DEBUG")
-    yield caplog
-    logger.setLevel(previous)
-
-
-def test_no_secret_reaches_logs_or_events(
-    local_stack, sandbox, tenant, captured_events, debug_logging, capfd
-):
+def test_no_secret_reaches_logs_or_events(local_stack, sandbox, tenant, everything_written):
     sent: set[str] = {APP_SECRET}
     connection = new_connection(local_stack, sandbox, tenant)
     sent.add(connection["authorize_url"].rsplit("/", 1)[1])  # the link ticket
@@ -53,13 +37,6 @@ def test_no_secret_reaches_logs_or_events(
     sent.update(browser.cookies.values())
     assert len(sent) >= 10
 
-    events = json.dumps(captured_events())
-    out, err = capfd.readouterr()
-    logged = "\n".join(
-        record.getMessage() + " " + json.dumps(record.__dict__, default=str)
-        for record in debug_logging.records
-    )
-    haystack = "\n".join((logged, out, err, events))
-    assert "connection.authorized" in events and "connection authorized" in haystack
-    leaked = sorted(secret[:6] + "…" for secret in sent if secret and secret in haystack)
-    assert leaked == []
+    written = everything_written()
+    assert "connection.authorized" in written.events and "connection authorized" in written.everything
+    assert written.leaked(sent) == []
