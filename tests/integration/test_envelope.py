@@ -4,6 +4,7 @@ how many KMS requests it costs."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -175,11 +176,19 @@ def test_concurrent_first_seals_of_a_tenant_store_exactly_one_key(
     ]
 
 
-def test_threads_opening_blobs_of_one_data_key_share_one_decrypt(kms_calls):
+def test_threads_opening_blobs_of_one_data_key_share_one_decrypt(kms_calls, monkeypatch):
     sealer = Envelope("token-sealing")
     blobs = [sealer.seal(f"value {index}".encode(), AAD) for index in range(10)]
     reader = Envelope("token-sealing")  # a new environment: none of the keys cached
     start = threading.Barrier(10)
+    real = Envelope._decrypt
+
+    def slow_decrypt(self, encrypted):
+        # A slow KMS: every thread has asked for the key before the first answer comes back.
+        time.sleep(0.3)
+        return real(self, encrypted)
+
+    monkeypatch.setattr(Envelope, "_decrypt", slow_decrypt)
 
     def open_one(blob: bytes) -> bytes:
         start.wait()
