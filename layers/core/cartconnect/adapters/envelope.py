@@ -60,9 +60,10 @@ class DataKeyPair:
 
 
 @dataclass
-class _DataKey:
-    plaintext: bytes = field(repr=False)
-    encrypted: bytes
+class _CurrentKey:
+    """The data key this process seals with, until it is too old or too used."""
+
+    pair: DataKeyPair
     created: float
     uses: int = 0
 
@@ -73,14 +74,13 @@ class Envelope:
     def __init__(self, purpose: str) -> None:
         self.encryption_context = {"cartconnect": purpose}
         self._lock = threading.Lock()
-        self._current: _DataKey | None = None
+        self._current: _CurrentKey | None = None
         self._decrypted: OrderedDict[bytes, bytes] = OrderedDict()
         self._decrypting: dict[bytes, threading.Lock] = {}
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         """Seal with this process's current data key of the purpose."""
-        key = self._data_key()
-        return self.seal_with(DataKeyPair(key.plaintext, key.encrypted), plaintext, associated_data)
+        return self.seal_with(self._current_key(), plaintext, associated_data)
 
     def seal_with(self, key: DataKeyPair, plaintext: bytes, associated_data: bytes) -> bytes:
         """Seal with a data key the caller keeps (a long-lived key stored elsewhere, see iclient_secret)."""
@@ -89,13 +89,11 @@ class Envelope:
         return struct.pack(">BH", FORMAT_VERSION, len(key.encrypted)) + key.encrypted + nonce + ciphertext
 
     def new_key(self) -> DataKeyPair:
-        """A fresh data key of this purpose, not cached (the caller stores its encrypted form)."""
-        response = aws.client("kms").generate_data_key(
-            KeyId=get_settings().kms_key_id, KeySpec="AES_256", EncryptionContext=self.encryption_context
-        )
+        """A fresh data key of this purpose, not sealed with here (the caller stores its encrypted form)."""
+        pair = self._generate()
         with self._lock:
-            self._remember(response["CiphertextBlob"], response["Plaintext"])
-        return DataKeyPair(response["Plaintext"], response["CiphertextBlob"])
+            self._remember(pair.encrypted, pair.plaintext)
+        return pair
 
     def open_key(self, encrypted: bytes) -> DataKeyPair:
         """The plaintext of a stored data key (cached like the keys of sealed blobs)."""
@@ -128,7 +126,7 @@ class Envelope:
             self._current = None
             self._decrypted.clear()
 
-    def _data_key(self) -> _DataKey:
+    def _current_key(self) -> DataKeyPair:
         with self._lock:
             now = time.monotonic()
             current = self._current
@@ -137,16 +135,17 @@ class Envelope:
                 or now - current.created > DATA_KEY_MAX_AGE_SECONDS
                 or current.uses >= DATA_KEY_MAX_USES
             ):
-                response = aws.client("kms").generate_data_key(
-                    KeyId=get_settings().kms_key_id,
-                    KeySpec="AES_256",
-                    EncryptionContext=self.encryption_context,
-                )
-                current = _DataKey(response["Plaintext"], response["CiphertextBlob"], now)
+                current = _CurrentKey(self._generate(), now)  # under the lock: one request at a time
                 self._current = current
-                self._remember(current.encrypted, current.plaintext)
+                self._remember(current.pair.encrypted, current.pair.plaintext)
             current.uses += 1
-            return current
+            return current.pair
+
+    def _generate(self) -> DataKeyPair:
+        response = aws.client("kms").generate_data_key(
+            KeyId=get_settings().kms_key_id, KeySpec="AES_256", EncryptionContext=self.encryption_context
+        )
+        return DataKeyPair(response["Plaintext"], response["CiphertextBlob"])
 
     def _remember(self, encrypted: bytes, plaintext: bytes) -> None:
         self._decrypted[encrypted] = plaintext
