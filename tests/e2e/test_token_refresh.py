@@ -341,6 +341,29 @@ def test_kms_throttled_while_opening_the_tokens_is_a_transient_failure_not_unrea
     assert _get(local_stack, tenant, connection["id"])["last_error"] is None
 
 
+def test_an_iclient_secret_that_does_not_open_needs_the_secret_set_again(
+    local_stack, sandbox, tenant, authorized, shift_clock
+):
+    from cartconnect.adapters import iclient_secret, table
+
+    connection = authorized(lifetime=120)
+    shift_clock(70)
+    # The iClient's sealed secret moved here from another iClient: bound to that one, it never opens.
+    foreign = iclient_secret.seal(tenant, "icl_another", "another app's secret")
+    table.client().update_item(
+        TableName=table.table_name(),
+        Key=table.key(f"T#{tenant}", f"ICLIENT#{connection['iclient_id']}"),
+        UpdateExpression="SET sealed_secret = :sealed",
+        ExpressionAttributeValues={":sealed": {"B": foreign}},
+    )
+    before = sandbox.calls["refresh"]
+    result = token_refresh.refresh(tenant, connection["id"])
+    assert result.outcome is Outcome.NEEDS_REAUTHORIZATION and result.reason == "iclient_secret_unreadable"
+    stored = _get(local_stack, tenant, connection["id"])
+    assert stored["last_error"]["code"] == "iclient_secret_unreadable"
+    assert sandbox.calls["refresh"] == before  # nothing was signed or sent
+
+
 # -- races -----------------------------------------------------------------------------------------
 
 
