@@ -85,7 +85,7 @@ def forget_process_caches() -> None:
     from cartconnect.adapters import iclient_secret, token_vault
 
     token_vault.forget_keys()
-    iclient_secret.forget_keys()
+    iclient_secret.forget_cache()
 
 
 @dataclass

@@ -230,6 +230,49 @@ def test_bad_token_responses_leave_nothing_half_written(
     assert stored["last_error"]["code"] == error_code
 
 
+@pytest.mark.parametrize(
+    ("secret_failure", "expected_status", "error_code"),
+    [
+        ("ThrottlingException", 503, "secret_store_unavailable"),
+        ("ResourceNotFoundException", 410, "iclient_secret_unreadable"),
+    ],
+    ids=["secrets-manager-throttled", "secret-gone"],
+)
+def test_the_secret_store_failing_in_the_callback_leaves_nothing_half_written(
+    local_stack, sandbox, tenant, monkeypatch, secret_failure, expected_status, error_code
+):
+    from botocore.exceptions import ClientError
+
+    from cartconnect import aws
+    from cartconnect.adapters import iclient_secret
+
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
+    iclient_secret.forget_cache()
+    real_client = aws.client
+
+    class Failing:
+        def get_secret_value(self, **_kwargs):
+            raise ClientError(
+                {"Error": {"Code": secret_failure, "Message": "internal detail"}}, "GetSecretValue"
+            )
+
+    monkeypatch.setattr(
+        aws, "client", lambda service: Failing() if service == "secretsmanager" else real_client(service)
+    )
+    exchanges = sandbox.calls["access_token"]
+    page = browser.get(callback_url)
+    assert page.status_code == expected_status, page.text
+    assert "internal detail" not in page.text and secret_failure not in page.text
+    assert sandbox.calls["access_token"] == exchanges  # nothing signed, nothing sent
+    stored = _get(local_stack, tenant, connection["id"])
+    assert (stored["status"], stored["token_version"]) == ("pending_authorization", 0)
+    assert stored["last_error"]["code"] == error_code
+
+
 @pytest.mark.parametrize("expires_format", ["z", "offset", "naive", "absent"])
 def test_every_documented_expiry_form(local_stack, sandbox, tenant, expires_format):
     sandbox.configure(expires_format=expires_format)

@@ -319,7 +319,7 @@ def test_kms_throttled_while_opening_the_tokens_is_a_transient_failure_not_unrea
     connection = authorized(lifetime=120)
     shift_clock(70)
     token_vault.forget_keys()  # a new environment: the tokens' data key must come from KMS
-    iclient_secret.forget_keys()
+    iclient_secret.forget_cache()
     real = envelope.Envelope._decrypt
     throttled = []
 
@@ -341,20 +341,20 @@ def test_kms_throttled_while_opening_the_tokens_is_a_transient_failure_not_unrea
     assert _get(local_stack, tenant, connection["id"])["last_error"] is None
 
 
-def test_an_iclient_secret_that_does_not_open_needs_the_secret_set_again(
+def test_an_iclient_secret_gone_from_the_secret_store_needs_the_secret_set_again(
     local_stack, sandbox, tenant, authorized, shift_clock
 ):
     from cartconnect.adapters import iclient_secret, table
 
     connection = authorized(lifetime=120)
     shift_clock(70)
-    # The iClient's sealed secret moved here from another iClient: bound to that one, it never opens.
-    foreign = iclient_secret.seal(tenant, "icl_another", "another app's secret")
+    iclient_secret.forget_cache()
+    # The item points at a version the secret does not have (deleted out of band).
     table.client().update_item(
         TableName=table.table_name(),
         Key=table.key(f"T#{tenant}", f"ICLIENT#{connection['iclient_id']}"),
-        UpdateExpression="SET sealed_secret = :sealed",
-        ExpressionAttributeValues={":sealed": {"B": foreign}},
+        UpdateExpression="SET secret_version = :gone",
+        ExpressionAttributeValues={":gone": {"S": "00000000-0000-4000-8000-000000000000"}},
     )
     before = sandbox.calls["refresh"]
     result = token_refresh.refresh(tenant, connection["id"])
@@ -362,6 +362,70 @@ def test_an_iclient_secret_that_does_not_open_needs_the_secret_set_again(
     stored = _get(local_stack, tenant, connection["id"])
     assert stored["last_error"]["code"] == "iclient_secret_unreadable"
     assert sandbox.calls["refresh"] == before  # nothing was signed or sent
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetSecretValue"),
+        ClientError({"Error": {"Code": "InternalServiceError", "Message": "oops"}}, "GetSecretValue"),
+        ClientError({"Error": {"Code": "DecryptionFailure", "Message": "kms"}}, "GetSecretValue"),
+    ],
+    ids=["throttled", "unavailable", "kms"],
+)
+def test_secrets_manager_failing_during_a_refresh_is_transient_not_reauthorization(
+    local_stack, sandbox, tenant, authorized, shift_clock, monkeypatch, failure
+):
+    from cartconnect import aws
+    from cartconnect.adapters import iclient_secret
+
+    connection = authorized(lifetime=120)
+    shift_clock(70)
+    iclient_secret.forget_cache()  # a new environment: the secret must come from Secrets Manager
+    real_client = aws.client
+
+    class Failing:
+        def get_secret_value(self, **_kwargs):
+            raise failure
+
+    monkeypatch.setattr(
+        aws, "client", lambda service: Failing() if service == "secretsmanager" else real_client(service)
+    )
+    before = sandbox.calls["refresh"]
+    first = token_refresh.refresh(tenant, connection["id"])
+    assert first.outcome is Outcome.FAILED and first.reason == "aws_error"
+    stored = _get(local_stack, tenant, connection["id"])
+    assert stored["status"] == "active" and stored["last_error"]["code"] == "aws_error"
+    assert sandbox.calls["refresh"] == before  # nothing was signed or sent
+    monkeypatch.setattr(aws, "client", real_client)
+    second = token_refresh.refresh(tenant, connection["id"], force=True)
+    assert second.outcome is Outcome.REFRESHED
+    assert _get(local_stack, tenant, connection["id"])["last_error"] is None
+
+
+def test_a_rotated_secret_signs_the_very_next_refresh(local_stack, sandbox, tenant, authorized):
+    from flow import APP_ID
+
+    from cartconnect.adapters import iclient_secret
+
+    connection = authorized(lifetime=3600)
+    client = api(local_stack, tenant)
+    # Warm: this process has read (and cached) the current version.
+    assert token_refresh.refresh(tenant, connection["id"], force=True).outcome is Outcome.REFRESHED
+    assert iclient_secret._cache
+    try:
+        # The App secret is regenerated in the store's admin, then set on the iClient.
+        sandbox.register_app(APP_ID, "rotated-app-secret-77b2")
+        patched = client.patch(
+            f"/v1/iclients/{connection['iclient_id']}", json={"client_secret": "rotated-app-secret-77b2"}
+        )
+        assert patched.status_code == 200, patched.text
+        before = sandbox.calls["refresh"]
+        result = token_refresh.refresh(tenant, connection["id"], force=True)
+        assert result.outcome is Outcome.REFRESHED, result.reason
+        assert sandbox.calls["refresh"] == before + 1  # one call, signed with the new secret
+    finally:
+        sandbox.register_app(APP_ID, APP_SECRET)
 
 
 # -- races -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Envelope sealing (tokens and iClient secrets) against the local stack's KMS: what opens where, and
+"""Envelope sealing (the connections' tokens) against the local stack's KMS: what opens where, and
 how many KMS requests it costs."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cartconnect import aws
-from cartconnect.adapters import envelope, iclient_secret, token_vault
+from cartconnect.adapters import envelope, token_vault
 from cartconnect.adapters.envelope import Envelope, SealedError
 
 AAD = b'["test", "tenant-a", "item-1"]'
@@ -99,81 +99,20 @@ def test_a_blob_opens_only_for_its_own_item_and_purpose(local_stack):
         Envelope("token-sealing").open(blob, b'["test", "tenant-a", "item-2"]')
     # Another purpose is another KMS encryption context: KMS refuses the data key.
     with pytest.raises(SealedError):
-        Envelope("iclient-secret").open(blob, AAD)
+        Envelope("another-purpose").open(blob, AAD)
 
 
-def test_tokens_and_iclient_secrets_use_their_own_contexts(kms_calls, unique_tenant):
+def test_sealed_tokens_open_only_on_their_own_connection(kms_calls, unique_tenant):
     token_vault.forget_keys()
-    iclient_secret.forget_keys()
     sealed_tokens = token_vault.seal(unique_tenant, "con_1", token_vault.Tokens("access-1", "refresh-1"))
-    sealed_secret = iclient_secret.seal(unique_tenant, "icl_1", "app secret ✓")
-    assert kms_calls == {("GenerateDataKey", "token-sealing"): 1, ("GenerateDataKey", "iclient-secret"): 1}
+    assert kms_calls == {("GenerateDataKey", "token-sealing"): 1}
     tokens = token_vault.unseal(unique_tenant, "con_1", sealed_tokens)
     assert (tokens.access_token, tokens.refresh_token) == ("access-1", "refresh-1")
     assert "access-1" not in repr(tokens)
-    assert iclient_secret.open_secret(unique_tenant, "icl_1", sealed_secret) == "app secret ✓"
     with pytest.raises(token_vault.SealedTokenError):
         token_vault.unseal(unique_tenant, "con_2", sealed_tokens)
-    with pytest.raises(iclient_secret.SealedSecretError):
-        iclient_secret.open_secret(unique_tenant, "icl_1", sealed_tokens)
-
-
-def _data_key_of(blob: bytes) -> bytes:
-    length = int.from_bytes(blob[1:3], "big")
-    return blob[3 : 3 + length]
-
-
-def test_a_tenants_iclient_secrets_share_one_stored_data_key(kms_calls, unique_tenant, aws_client, aws_env):
-    iclient_secret.forget_keys()
-    blobs = [iclient_secret.seal(unique_tenant, f"icl_{index}", f"secret {index}") for index in range(5)]
-    other = iclient_secret.seal(f"{unique_tenant}-b", "icl_0", "secret 0")
-    assert len({_data_key_of(blob) for blob in blobs}) == 1
-    assert _data_key_of(other) != _data_key_of(blobs[0])
-    assert kms_calls[("GenerateDataKey", "iclient-secret")] == 2  # one per tenant, ever
-    stored = aws_client("dynamodb").get_item(
-        TableName=aws_env["TABLE_NAME"],
-        Key={"pk": {"S": f"T#{unique_tenant}"}, "sk": {"S": iclient_secret.KEY_SK}},
-    )["Item"]
-    assert bytes(stored["encrypted_key"]["B"]) == _data_key_of(blobs[0])
-
-    # A new environment (a worker) opens all of the tenant's secrets with one Decrypt.
-    iclient_secret.forget_keys()
-    before = kms_calls[("Decrypt", "iclient-secret")]
-    opened = [
-        iclient_secret.open_secret(unique_tenant, f"icl_{index}", blob) for index, blob in enumerate(blobs)
-    ]
-    assert opened == [f"secret {index}" for index in range(5)]
-    assert kms_calls[("Decrypt", "iclient-secret")] == before + 1
-    # A new management environment seals with the stored key, it does not make another.
-    iclient_secret.forget_keys()
-    later = iclient_secret.seal(unique_tenant, "icl_9", "secret 9")
-    assert _data_key_of(later) == _data_key_of(blobs[0])
-    assert kms_calls[("GenerateDataKey", "iclient-secret")] == 2
-
-
-def test_concurrent_first_seals_of_a_tenant_store_exactly_one_key(
-    local_stack, unique_tenant, aws_client, aws_env
-):
-    start = threading.Barrier(8)
-
-    def first_seal(index: int) -> bytes:
-        start.wait()
-        return iclient_secret.seal(unique_tenant, f"icl_{index}", f"secret {index}")
-
-    iclient_secret.forget_keys()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        blobs = list(pool.map(first_seal, range(8)))
-    keys = aws_client("dynamodb").query(
-        TableName=aws_env["TABLE_NAME"],
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :key)",
-        ExpressionAttributeValues={":pk": {"S": f"T#{unique_tenant}"}, ":key": {"S": "KEY#"}},
-    )["Items"]
-    assert len(keys) == 1
-    assert {_data_key_of(blob) for blob in blobs} == {bytes(keys[0]["encrypted_key"]["B"])}
-    iclient_secret.forget_keys()
-    assert [iclient_secret.open_secret(unique_tenant, f"icl_{i}", b) for i, b in enumerate(blobs)] == [
-        f"secret {index}" for index in range(8)
-    ]
+    with pytest.raises(token_vault.SealedTokenError):
+        token_vault.unseal(f"{unique_tenant}-other", "con_1", sealed_tokens)
 
 
 def test_threads_opening_blobs_of_one_data_key_share_one_decrypt(kms_calls, monkeypatch):

@@ -1,8 +1,8 @@
-"""The management API against the local stack's moto server: sealed secrets, conditional writes, races."""
+"""The management API against the local stack's moto server: conditional writes and races (the
+iClient secrets in Secrets Manager: test_iclient_secrets.py)."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -51,57 +51,6 @@ def _iclient_item(local_stack, tenant: str, iclient_id: str) -> dict:
     ddb = boto3.client("dynamodb", endpoint_url=local_stack.aws_endpoint)
     key = {"pk": {"S": f"T#{tenant}"}, "sk": {"S": f"ICLIENT#{iclient_id}"}}
     return ddb.get_item(TableName=local_stack.env["TABLE_NAME"], Key=key, ConsistentRead=True).get("Item", {})
-
-
-def test_secret_is_sealed_on_the_iclient_item_and_masked(local_stack, client, unique_tenant):
-    from cartconnect.adapters import iclient_secret
-
-    secrets_before = _secret_names(local_stack)
-    created = _iclient(client)
-    assert created["client_secret"] == "********"
-    assert SECRET not in json.dumps(client.get(f"/v1/iclients/{created['id']}").json())
-    assert SECRET not in json.dumps(_table_items(local_stack, unique_tenant), default=repr)
-
-    sealed = _iclient_item(local_stack, unique_tenant, created["id"])["sealed_secret"]["B"]
-    assert iclient_secret.open_secret(unique_tenant, created["id"], sealed) == SECRET
-    # Bound to its item: the same blob does not open as another iClient's or another tenant's secret.
-    with pytest.raises(iclient_secret.SealedSecretError):
-        iclient_secret.open_secret(unique_tenant, "icl_other", sealed)
-    with pytest.raises(iclient_secret.SealedSecretError):
-        iclient_secret.open_secret(f"{unique_tenant}-other", created["id"], sealed)
-
-    patched = client.patch(f"/v1/iclients/{created['id']}", json={"client_secret": "rotated-secret"})
-    assert patched.status_code == 200 and patched.json()["client_secret"] == "********"
-    rotated = _iclient_item(local_stack, unique_tenant, created["id"])["sealed_secret"]["B"]
-    assert iclient_secret.open_secret(unique_tenant, created["id"], rotated) == "rotated-secret"
-
-    assert client.delete(f"/v1/iclients/{created['id']}").status_code == 204
-    assert _iclient_item(local_stack, unique_tenant, created["id"]) == {}
-    assert client.get(f"/v1/iclients/{created['id']}").status_code == 404
-    # Nothing in Secrets Manager, ever (docs/decisions/0008).
-    assert _secret_names(local_stack) == secrets_before
-
-
-def test_failed_iclient_write_leaves_nothing_behind(local_stack, client, unique_tenant, monkeypatch):
-    from cartconnect.adapters import iclient_repository
-
-    def refuse(_iclient):
-        raise RuntimeError("table unavailable")
-
-    monkeypatch.setattr(iclient_repository, "insert", refuse)
-    response = client.post("/v1/iclients", json={"name": "x", "client_id": "1", "client_secret": "s"})
-    assert response.status_code == 500
-    assert response.headers["content-type"] == "application/problem+json"
-    assert "table unavailable" not in response.text
-    # No iClient item: at most the tenant's iClient-secret key, made for the seal (decision 0008).
-    kinds = {item["sk"]["S"] for item in _table_items(local_stack, unique_tenant)}
-    assert kinds <= {"KEY#iclient-secret"}
-
-
-def _secret_names(local_stack) -> set[str]:
-    secretsmanager = boto3.client("secretsmanager", endpoint_url=local_stack.aws_endpoint)
-    pages = secretsmanager.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True)
-    return {secret["Name"] for page in pages for secret in page["SecretList"]}
 
 
 def test_twenty_concurrent_creates_of_one_name_yield_one_connection(local_stack, client, unique_tenant):

@@ -88,6 +88,18 @@ class RefreshFailed(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class ServiceUnavailable(DomainError):
+    """An AWS service the request needs did not answer (throttled, unreachable); nothing was written."""
+
+    status = 503
+    title = "Service unavailable"
+    type_slug = "service-unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class TryLater(DomainError):
     """Busy: another refresh of this connection is still running, or the store's call budget is spent."""
 

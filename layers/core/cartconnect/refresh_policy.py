@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from cartconnect.errors import ServiceUnavailable
 from cartconnect.hosts import UnsafeStoreHost
 from cartconnect.provider.errors import (
     GrantRefused,
@@ -71,6 +72,8 @@ def classify(error: Exception) -> Failure | None:
         # Settings or DNS changed since the connection was made. Transient: DNS may come back, and a
         # connection failing for longer than the failure window needs re-authorization anyway.
         return Failure(FailureKind.TRANSIENT, "unsafe_store_host", error.detail, retry_now=False)
+    if isinstance(error, ServiceUnavailable):  # the secret store throttled or unreachable
+        return Failure(FailureKind.TRANSIENT, "aws_error", error.detail)
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(error, ClientError):

@@ -50,6 +50,9 @@ def _number(
 class Settings:
     table_name: str
     kms_key_id: str
+    # Every iClient secret's name starts with this (template: cartconnect/<stack>/iclients/); the
+    # roles may touch only secrets under it. Needed only where secrets are created.
+    secret_prefix: str = ""
     tenant_claim: str = "tenant_id"
     # Public origin of this deployment (scheme + host), e.g. a custom domain. When empty the
     # origin is taken from the API Gateway request (requestContext.domainName, always https).
@@ -86,6 +89,7 @@ class Settings:
         return cls(
             table_name=env["TABLE_NAME"],
             kms_key_id=env["KMS_KEY_ID"],
+            secret_prefix=env.get("SECRET_PREFIX", ""),
             tenant_claim=env.get("TENANT_CLAIM", defaults.tenant_claim),
             public_base_url=env.get("PUBLIC_BASE_URL", ""),
             allowed_callback_urls=_csv(env.get("ALLOWED_CALLBACK_URLS", "")),

@@ -1,6 +1,7 @@
 """Envelope encryption with the project's KMS key: AES-256-GCM under a KMS data key cached per process,
 one cache per purpose (each purpose is its own KMS encryption context, so a role, a key policy and
 CloudTrail can tell them apart), and authenticated data that binds a blob to the item it was sealed for.
+Its one purpose today is the connection's tokens (token_vault); iClient secrets are in Secrets Manager.
 
 A fresh data key per seal would cost one KMS request per write (about $2.16 per 1,000 connections per
 month for the tokens at one refresh an hour); a cached key costs one per process per hour, and opening
@@ -32,9 +33,8 @@ FORMAT_VERSION = 1
 NONCE_BYTES = 12
 DATA_KEY_MAX_AGE_SECONDS = 3600
 DATA_KEY_MAX_USES = 1_000_000  # far below the 2**32 random-nonce limit for one GCM key
-# Blobs sealed by other environments (and, for iClient secrets, in other hours) carry their own data
-# keys: a worker meets thousands of them at scale, and a Decrypt per blob would cost as much as a KMS
-# request per refresh. ~250 bytes each: 16,384 keys are ~4 MB of a worker's memory.
+# Blobs sealed by other environments carry their own data keys: a worker meets thousands of them at
+# scale, and a Decrypt per blob would cost as much as a KMS request per refresh. ~250 bytes each: 16,384 keys are ~4 MB of a worker's memory.
 _DECRYPTED_KEYS_KEPT = 16_384
 # KMS's answers for a data key that will never open with this context (tampered, another purpose's,
 # another key's); anything else (throttling, an outage, access being fixed) may pass.
@@ -80,24 +80,10 @@ class Envelope:
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         """Seal with this process's current data key of the purpose."""
-        return self.seal_with(self._current_key(), plaintext, associated_data)
-
-    def seal_with(self, key: DataKeyPair, plaintext: bytes, associated_data: bytes) -> bytes:
-        """Seal with a data key the caller keeps (a long-lived key stored elsewhere, see iclient_secret)."""
+        key = self._current_key()
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = _aesgcm(key.plaintext).encrypt(nonce, plaintext, associated_data)
         return struct.pack(">BH", FORMAT_VERSION, len(key.encrypted)) + key.encrypted + nonce + ciphertext
-
-    def new_key(self) -> DataKeyPair:
-        """A fresh data key of this purpose, not sealed with here (the caller stores its encrypted form)."""
-        pair = self._generate()
-        with self._lock:
-            self._remember(pair.encrypted, pair.plaintext)
-        return pair
-
-    def open_key(self, encrypted: bytes) -> DataKeyPair:
-        """The plaintext of a stored data key (cached like the keys of sealed blobs)."""
-        return DataKeyPair(self._plaintext_key(encrypted), encrypted)
 
     def open(self, blob: bytes, associated_data: bytes) -> bytes:
         """The plaintext; SealedError if the blob can never open here (damaged, another item's or

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from cartconnect.adapters import table
 from cartconnect.clock import from_iso, to_iso
-from cartconnect.domain.iclient import IClient
+from cartconnect.domain.iclient import IClient, SecretVersion
 from cartconnect.errors import Conflict, NotFound
 
 SK_PREFIX = "ICLIENT#"
@@ -32,7 +32,8 @@ def _to_item(iclient: IClient) -> table.Item:
         "name": iclient.name,
         "provider": iclient.provider,
         "client_id": iclient.client_id,
-        "sealed_secret": iclient.sealed_secret,
+        "secret_arn": iclient.secret.arn,
+        "secret_version": iclient.secret.version_id,
         "connection_count": iclient.connection_count,
         "created_at": to_iso(iclient.created_at),
         "updated_at": to_iso(iclient.updated_at),
@@ -46,7 +47,7 @@ def _from_item(item: table.Item) -> IClient:
         name=item["name"],
         provider=item["provider"],
         client_id=item["client_id"],
-        sealed_secret=bytes(item["sealed_secret"]),
+        secret=SecretVersion(item["secret_arn"], item["secret_version"]),
         connection_count=int(item["connection_count"]),
         created_at=from_iso(item["created_at"]),
         updated_at=from_iso(item["updated_at"]),
@@ -89,25 +90,35 @@ def list_page(tenant: str, *, limit: int, cursor: str | None) -> tuple[list[ICli
     return items, table.encode_cursor(response.get("LastEvaluatedKey"))
 
 
-def update(tenant: str, iclient_id: str, changes: dict[str, str | bytes]) -> IClient:
-    """Apply attribute changes (name, client_id, sealed_secret, updated_at) to an existing iClient."""
+def update(
+    tenant: str, iclient_id: str, changes: dict[str, str], *, secret_version_was: str | None = None
+) -> IClient | None:
+    """Apply attribute changes (name, client_id, secret_version, updated_at) to an existing iClient.
+    With `secret_version_was`, only while the item still points at that secret version: None when it
+    moved (a concurrent change of the secret won)."""
     names = {f"#f{index}": field for index, field in enumerate(changes)}
     values = table.marshal({f":v{index}": value for index, value in enumerate(changes.values())})
     assignments = ", ".join(f"#f{index} = :v{index}" for index in range(len(changes)))
+    condition = "attribute_exists(pk)"
+    if secret_version_was is not None:
+        condition += " AND secret_version = :secret_version_was"
+        values[":secret_version_was"] = {"S": secret_version_was}
     try:
         response = table.client().update_item(
             TableName=table.table_name(),
             Key=item_key(tenant, iclient_id),
             UpdateExpression=f"SET {assignments}",
-            ConditionExpression="attribute_exists(pk)",
+            ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
     except ClientError as error:
-        if table.is_conditional_failure(error):
-            raise not_found(iclient_id) from None
-        raise
+        if not table.is_conditional_failure(error):
+            raise
+        if secret_version_was is not None and get(tenant, iclient_id) is not None:
+            return None
+        raise not_found(iclient_id) from None
     return _from_item(table.unmarshal(response["Attributes"]))
 
 
@@ -127,11 +138,15 @@ def delete_unused(tenant: str, iclient_id: str) -> IClient:
         current = get(tenant, iclient_id)
         if current is None:
             raise not_found(iclient_id) from None
-        raise Conflict(
-            f"iClient {iclient_id} is used by {current.connection_count} connection(s); "
-            "delete them or move them to another iClient first"
-        ) from None
+        raise in_use(current) from None
     return _from_item(table.unmarshal(response["Attributes"]))
+
+
+def in_use(iclient: IClient) -> Conflict:
+    return Conflict(
+        f"iClient {iclient.id} is used by {iclient.connection_count} connection(s); "
+        "delete them or move them to another iClient first"
+    )
 
 
 def usage_change(tenant: str, iclient_id: str, delta: int) -> dict[str, Any]:

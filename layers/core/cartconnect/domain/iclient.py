@@ -1,11 +1,20 @@
-"""An OAuth client of a store app ("iClient"): the App ID plus its App secret, sealed (never in clear at rest)."""
+"""An OAuth client of a store app ("iClient"): the App ID, and where its App secret is kept."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 PROVIDER = "americommerce"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretVersion:
+    """Where an iClient's current App secret is: its Secrets Manager secret's ARN and the VersionId of
+    the current value (adapters/iclient_secret.py). Neither is secret; the value is never on the item."""
+
+    arn: str
+    version_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,8 +23,7 @@ class IClient:
     id: str
     name: str
     client_id: str
-    # The App secret sealed with KMS (adapters/iclient_secret.py): opened only to sign a store request.
-    sealed_secret: bytes = field(repr=False)
+    secret: SecretVersion
     connection_count: int
     created_at: datetime
     updated_at: datetime

@@ -110,16 +110,31 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
         if iclient is None:
             raise FlowRefused(410, "This connection's OAuth client is gone", "Ask for a new link.")
         base_url = hosts.safe_store_base_url(state.subdomain, settings)
+        client_secret = iclient_secret.read(iclient.secret)
         issued_at = utc_now()
         tokens = AmeriCommerceClient().exchange_code(
             base_url,
             client_id=state.client_id,
-            client_secret=iclient_secret.open_secret(iclient.tenant, iclient.id, iclient.sealed_secret),
+            client_secret=client_secret,
             auth_id=auth_id,
             code=code,
             scope=state.scope,
             redirect_uri=state.redirect_uri,
         )
+    except iclient_secret.SecretGone:
+        _fail(
+            connection, state, "iclient_secret_unreadable", "The OAuth client's secret is gone: set it again."
+        )
+        raise FlowRefused(
+            410,
+            "This connection's OAuth client has no secret",
+            "Set its secret again, then ask for a new link.",
+        ) from None
+    except iclient_secret.SecretStoreUnavailable:
+        _fail(connection, state, "secret_store_unavailable", "The secret store did not answer.")
+        raise FlowRefused(
+            503, "The authorization could not be completed", "Please try again: ask for a new link."
+        ) from None
     except ProviderError as failure:
         code_name = "grant_refused" if isinstance(failure, GrantRefused) else "token_exchange_failed"
         _fail(connection, state, code_name, failure.detail)

@@ -278,10 +278,10 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
         raise _permanent("iclient_missing", "the connection's iClient no longer exists")
     try:
         base_url = hosts.safe_store_base_url(connection.subdomain, get_settings())
-        client_secret = iclient_secret.open_secret(iclient.tenant, iclient.id, iclient.sealed_secret)
-    except iclient_secret.SealedSecretError:
+        client_secret = iclient_secret.read(iclient.secret)
+    except iclient_secret.SecretGone:
         raise _permanent(
-            "iclient_secret_unreadable", "the iClient's stored secret cannot be opened: set it again"
+            "iclient_secret_unreadable", "the iClient's secret is gone from the secret store: set it again"
         ) from None
     except Exception as error:
         raise _classified(error) from None
