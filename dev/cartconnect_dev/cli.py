@@ -6,6 +6,7 @@ cartconnect-dev invoke ManagementFunction -e events/list-scopes.json
 cartconnect-dev openapi                 # the management API's OpenAPI document (deterministic)
 cartconnect-dev demo                    # the whole authorization flow against the sandbox store
 cartconnect-dev refresh-due             # one scheduler pass, then the refresh queue drained into the worker
+eval "$(cartconnect-dev env)"           # point the AWS CLI / boto3 in this shell at the running local AWS
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -111,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
         "refresh-due", help="run one refresh scheduler pass on the running stack and drain the queue now"
     )
     refresh_due.set_defaults(command=cmd_refresh_due)
+
+    env = commands.add_parser(
+        "env", help="print export lines that point the AWS CLI and boto3 at the running stack's local AWS"
+    )
+    env.set_defaults(command=cmd_env)
 
     openapi = commands.add_parser("openapi", help="print the management API's OpenAPI JSON")
     openapi.set_defaults(command=cmd_openapi)
@@ -301,6 +308,32 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# env
+
+
+def cmd_env(_args: argparse.Namespace) -> int:
+    state = read_state()
+    if not state:
+        print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
+        return 1
+    resources = state.get("resources", {})
+    exports = {
+        "AWS_ENDPOINT_URL": state["aws_endpoint"],
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        **DUMMY_CREDENTIALS,
+        # What the functions see, for scripts: the table, and where the iClient secrets are named.
+        "CARTCONNECT_TABLE_NAME": resources.get("Table", ""),
+        "CARTCONNECT_SECRET_PREFIX": state.get("secret_prefix", ""),
+    }
+    print('# the running local stack\'s AWS (moto): eval "$(.venv/bin/cartconnect-dev env)"')
+    print("unset AWS_PROFILE")
+    for name, value in exports.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # invoke
 
 
@@ -359,6 +392,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:  # noqa: PLR0911
 OPENAPI_ENV = {
     "TABLE_NAME": "cartconnect-openapi",
     "KMS_KEY_ID": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/00000000-0000-0000-0000-000000000000",
+    "SECRET_PREFIX": "cartconnect/openapi/iclients/",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     **DUMMY_CREDENTIALS,

@@ -388,6 +388,7 @@ class LocalStack:
             "tenant_claim": self.tenant_claim,
             "key_path": str(self.local_issuer.key_path),
             "resources": {lid: p.ref for lid, p in self.resources.items()},
+            "secret_prefix": self.env.get("SECRET_PREFIX", ""),
             "refresh_schedule_seconds": self.schedule_seconds if self.run_schedule else None,
         }
         temporary = path.with_suffix(f".{os.getpid()}.tmp")

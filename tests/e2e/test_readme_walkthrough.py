@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
-from dev_process import ROOT, dev_stack  # noqa: F401 - the fixture
+from dev_process import CLI, ROOT, dev_stack  # noqa: F401 - the fixture
 
 README = (ROOT / "README.md").read_text()
 
@@ -91,3 +92,48 @@ def test_sandbox_snippet_prints_a_working_authorize_link(dev_stack):  # noqa: F8
     opened = httpx2.get(link, follow_redirects=False, timeout=30)
     assert opened.status_code == 302
     assert opened.headers["location"].startswith(f"http://{sandbox_host}/api/oauth?client_id=10001&")
+
+
+def test_env_lets_boto3_inspect_the_running_stacks_secrets(dev_stack):  # noqa: F811
+    blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    snippet = next(block for block in blocks if "cartconnect-dev env" in block)
+    create = (
+        'curl -sf -X POST "$API/v1/iclients" -H "Authorization: Bearer $TOKEN" '
+        "-H 'Content-Type: application/json' "
+        """-d '{"name": "Env app", "client_id": "4711", "client_secret": "env-app-secret-31c"}' | jq -r .id\n"""
+    )
+    created = _bash(dev_stack, _setup(dev_stack, "readme-env") + create)
+    assert created.returncode == 0, created.stderr
+    iclient_id = created.stdout.strip()
+    # A shell with none of the stack's settings: everything comes from `env`.
+    clean = {name: value for name, value in dev_stack.env.items() if not name.startswith("AWS_")}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", snippet],
+        cwd=ROOT,
+        env={**clean, "AWS_PROFILE": "some-real-profile"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.splitlines()
+    assert any(
+        name.startswith("cartconnect/cartconnect-local/iclients/") and name.endswith(f"/{iclient_id}")
+        for name in names
+    ), names
+    assert "env-app-secret-31c" not in result.stdout
+
+
+def test_env_says_when_no_stack_runs(tmp_path):
+    result = subprocess.run(
+        [str(CLI), "env"],
+        cwd=ROOT,
+        env={**os.environ, "CARTCONNECT_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "not running" in result.stderr and "export" not in result.stdout
