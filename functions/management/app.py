@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from cartconnect import clock
 from cartconnect.cold_start import imports_done
 from cartconnect.domain.connection import ConnectionStatus
 from cartconnect.errors import DomainError, InvalidField
@@ -24,6 +25,7 @@ from cartconnect.http.schemas import (
     AuthorizationRequiredProblem,
     AuthorizeLinkOut,
     ConnectionCreate,
+    ConnectionDetailOut,
     ConnectionOut,
     ConnectionPage,
     ConnectionPatch,
@@ -271,10 +273,13 @@ def list_connections(
 @app.get(
     "/v1/connections/<connection_id>",
     tags=["connections"],
-    responses=_responds(200, ConnectionOut, "The connection"),
+    responses=_responds(
+        200, ConnectionDetailOut, "The connection, with what is known of its store's rate limit"
+    ),
 )
 def get_connection(connection_id: ConnectionIdPath) -> Response[str]:
-    return _json(200, ConnectionOut.of(connections.get(_tenant(), connection_id)))
+    connection, limits = connections.get_with_store_limits(_tenant(), connection_id)
+    return _json(200, ConnectionDetailOut.of_detail(connection, limits, clock.utc_now()))
 
 
 @app.patch(

@@ -164,7 +164,9 @@ def test_invalid_patch_writes_nothing(client):
         response = client.patch(f"/v1/connections/{connection['id']}", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["errors"][0]["field"] == field
-    assert client.get(f"/v1/connections/{connection['id']}").json() == connection
+    stored = client.get(f"/v1/connections/{connection['id']}").json()
+    assert stored.pop("store_rate_limit")["calls_per_10_seconds"] is None  # no store was ever called
+    assert stored == connection
 
 
 def test_pagination_and_status_filter(local_stack, client, unique_tenant):

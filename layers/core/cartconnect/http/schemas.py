@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import (
@@ -19,6 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
 from cartconnect.domain.iclient import IClient
+from cartconnect.domain.store_limits import StoreLimits
 from cartconnect.scopes import SCOPES, Scope
 
 SECRET_MASK = "********"
@@ -233,6 +234,44 @@ class ConnectionOut(BaseModel):
             created_at=connection.created_at,
             updated_at=connection.updated_at,
         )
+
+
+class StoreRateLimitOut(BaseModel):
+    calls_per_10_seconds: int | None = Field(
+        description=(
+            "The store's call limit for this app, learned from X-AC-Call-Limit on its answers and shared by "
+            "every connection to the store; null until an answer said it (5, the smallest plan's, is assumed)"
+        )
+    )
+    learned_at: datetime | None = Field(description="When the store's limit was last seen to change")
+    last_rate_limited_at: datetime | None = Field(description="The store's last 429 answer to cartconnect")
+    not_before: datetime | None = Field(
+        description="Nobody calls the store before this (its last Retry-After plus a margin); null if nothing waits"
+    )
+
+    @classmethod
+    def of(cls, limits: StoreLimits, now: datetime) -> StoreRateLimitOut:
+        blocked = _from_ms(limits.blocked_until_ms)
+        return cls(
+            calls_per_10_seconds=limits.calls_per_10_seconds,
+            learned_at=_from_ms(limits.learned_at_ms),
+            last_rate_limited_at=_from_ms(limits.last_rate_limited_at_ms),
+            not_before=blocked if blocked is not None and blocked > now else None,
+        )
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, tz=UTC) if value is not None else None
+
+
+class ConnectionDetailOut(ConnectionOut):
+    store_rate_limit: StoreRateLimitOut = Field(
+        description="What cartconnect knows of the store's rate limit"
+    )
+
+    @classmethod
+    def of_detail(cls, connection: Connection, limits: StoreLimits, now: datetime) -> ConnectionDetailOut:
+        return cls(**dict(ConnectionOut.of(connection)), store_rate_limit=StoreRateLimitOut.of(limits, now))
 
 
 class CreatedConnectionOut(ConnectionOut):
