@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx2
 import pytest
@@ -122,3 +123,45 @@ def test_many_requests_in_parallel(local_stack: LocalStack) -> None:
             pool.map(lambda _: httpx2.get(url, headers=headers, timeout=30).status_code, range(25))
         )
     assert answered == [200] * 25
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        None,
+        True,
+        False,
+        ["acme", "globex"],
+        {"org": "acme"},
+        "",
+        "   ",
+        "<nil>",
+        "true",
+        "[a b]",
+        "map[a:b]",
+        "acme corp",
+        "acme\u200b",
+        "acme\u2028",
+        "x" * 129,
+        "-acme",
+        'acme"',
+    ],
+    ids=lambda value: repr(value)[:24],
+)
+def test_a_tenant_claim_that_is_not_a_plain_id_is_refused(local_stack: LocalStack, claim: Any) -> None:
+    """Through the gateway, which renders claims as API Gateway does: a null tenant claim reaches the
+    handler as `<nil>`, a list as `[a b]`; no token may land in a tenant such a rendering names."""
+    token = local_stack.token("ignored", extra_claims={local_stack.tenant_claim: claim})
+    response = httpx2.get(
+        f"{local_stack.api_url}/v1/iclients", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "tenant", ["acme", "acme-eu_2", "7a1f0c2e-uuid-like", "org:acme/team", "user@acme.com", "租户", "12345"]
+)
+def test_plain_tenant_ids_are_accepted(local_stack: LocalStack, tenant: str) -> None:
+    response = local_stack.client(tenant).get("/v1/iclients")
+    assert response.status_code == 200, response.text
