@@ -196,3 +196,33 @@ def test_pagination_and_status_filter(local_stack, client, unique_tenant):
     )
     assert foreign.status_code == 422
     assert foreign.json()["errors"][0]["field"] == "cursor"
+
+
+def test_names_are_one_name_in_either_unicode_form(client):
+    iclient = _iclient(client)
+    composed = _connection(client, iclient["id"], name="Caf\u00e9 store")
+    assert composed.status_code == 201, composed.text
+    decomposed = _connection(client, iclient["id"], name="Cafe\u0301 store")
+    assert decomposed.status_code == 409, decomposed.text
+    renamed = _connection(client, iclient["id"], name="Other").json()
+    clash = client.patch(f"/v1/connections/{renamed['id']}", json={"name": "CAFE\u0301 STORE"})
+    assert clash.status_code == 409
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u00a0", "\u3000", "\u200b"])
+def test_names_refuse_separators_and_invisible_characters(client, separator):
+    response = client.post(
+        "/v1/iclients", json={"name": f"Store{separator}app", "client_id": "1", "client_secret": "s3cret-x"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "name"
+
+
+@pytest.mark.parametrize("secret", [" ", "   \t  ", "\u3000"])
+def test_a_client_secret_of_white_space_only_is_refused(client, secret):
+    response = client.post("/v1/iclients", json={"name": "App", "client_id": "1", "client_secret": secret})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "client_secret"
+    iclient = _iclient(client)
+    patched = client.patch(f"/v1/iclients/{iclient['id']}", json={"client_secret": secret})
+    assert patched.status_code == 422 and patched.json()["errors"][0]["field"] == "client_secret"

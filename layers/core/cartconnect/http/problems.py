@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -62,8 +63,14 @@ def from_domain_error(error: DomainError) -> Response[str]:
     )
 
 
+# A location part that names a field or an index; pydantic also puts the branch of a union it tried
+# (`function-after[...]`, `str`) into the location, which is no field a caller could fix.
+_FIELD_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
+
+
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(part) for part in location]
+    parts = parts[:1] + [part for part in parts[1:] if _FIELD_PART.fullmatch(part)]
     if parts and parts[0] in {"body", "query", "path", "header"}:
         source, parts = parts[0], parts[1:]
         if source != "body" and parts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -25,13 +26,15 @@ from cartconnect.scopes import SCOPES, Scope
 SECRET_MASK = "********"
 
 
-# Refused in names and secrets: control characters (C0, DEL, C1) and the invisible format characters of the
+# Refused in names and secrets: control characters (C0, DEL, C1), the invisible format characters of the
 # Basic Multilingual Plane (Unicode category Cf: soft hyphen, zero-width and bidirectional controls, word
-# joiners, BOM, ...). One class, used both to validate and as the documented `pattern`, so the OpenAPI
+# joiners, BOM, ...) and every separator but the plain space (line and paragraph separators U+2028/9,
+# no-break and other-width spaces). One class, used both to validate and as the documented `pattern`, so the OpenAPI
 # description says exactly what is refused (and it does not change with the runtime's Unicode version).
 _NOT_PRINTABLE = (
     r"\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
     r"\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    r"\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 PRINTABLE_PATTERN = rf"^[^{_NOT_PRINTABLE}]*$"
 # A name: printable, and not only white space (names are trimmed, then must not be empty).
@@ -41,19 +44,27 @@ _PRINTABLE = re.compile(PRINTABLE_PATTERN)
 
 def _printable(value: str) -> str:
     if not _PRINTABLE.fullmatch(value):
-        raise ValueError("must not contain control characters")
+        raise ValueError("must not contain control, invisible or separator characters other than a space")
     return value
 
 
+def _name(value: str) -> str:
+    # NFC: `é` and `e` + U+0301 are one name, for the uniqueness check as for display.
+    return unicodedata.normalize("NFC", _printable(value))
+
+
 def _printable_secret(value: SecretStr) -> SecretStr:
-    _printable(value.get_secret_value())
+    secret = value.get_secret_value()
+    _printable(secret)
+    if not secret.strip():
+        raise ValueError("must not be only white space")
     return value
 
 
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_printable),
+    AfterValidator(_name),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME_PATTERN}),
 ]
 ClientId = Annotated[
@@ -72,7 +83,7 @@ ClientSecret = Annotated[
             "writeOnly": True,
             "minLength": 1,
             "maxLength": 1024,
-            "pattern": PRINTABLE_PATTERN,
+            "pattern": NAME_PATTERN,
             "description": "The store app's App secret; write-only",
         }
     ),
