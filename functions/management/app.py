@@ -19,7 +19,7 @@ from cartconnect import clock
 from cartconnect.cold_start import imports_done
 from cartconnect.domain.connection import ConnectionStatus
 from cartconnect.errors import DomainError, InvalidField
-from cartconnect.http import problems
+from cartconnect.http import problems, request_body
 from cartconnect.http.request_context import origin_of, tenant_of
 from cartconnect.http.schemas import (
     AuthorizationRequiredProblem,
@@ -390,6 +390,11 @@ def handle_unexpected(error: Exception) -> Response[str]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
+        refused = request_body.check(event)
+        if refused is not None:
+            return problems.http_api_result(
+                problems.problem(refused.status, refused.title, refused.detail, type_slug=refused.type_slug)
+            )
         if event.get("routeKey") == DOCS_ROUTE_KEY:
             _enable_docs()
         return app.resolve(event, context)
