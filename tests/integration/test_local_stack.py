@@ -545,7 +545,14 @@ print("noise at import")
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 app = APIGatewayHttpResolver(enable_validation=True)
+app.configure_openapi(title="fake API", version="9.8.7")
 TABLE = os.environ["TABLE_NAME"]
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def document() -> str:
+    print("noise per request")
+    return app.get_openapi_json_schema()
 
 
 @app.get("/v1/ping")
@@ -556,25 +563,42 @@ def ping() -> dict:
 @app.post("/v1/things")
 def create() -> dict:
     return {}
+
+
+def lambda_handler(event, context):
+    return app.resolve(event, context)
+"""
+
+FAKE_TEMPLATE = """
+Resources:
+  ManagementFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/management
+      Handler: app.lambda_handler
+      Events:
+        Document: {Type: HttpApi, Properties: {Method: GET, Path: /v1/openapi.json}}
 """
 
 
-def test_cli_openapi_is_deterministic(
+def test_cli_openapi_prints_the_served_document_deterministically(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = tmp_path / "functions" / "management" / "app.py"
     app.parent.mkdir(parents=True)
     app.write_text(FAKE_MANAGEMENT_APP)
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "9.8.7"\n')
+    (tmp_path / "template.yaml").write_text(FAKE_TEMPLATE)
     monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
     table_before = os.environ.get("TABLE_NAME")
 
     assert cli.main(["openapi"]) == 0
     captured = capsys.readouterr()
-    assert "noise at import" not in captured.out
+    assert "noise" not in captured.out
     assert "noise at import" in captured.err
+    assert "noise per request" in captured.err
     document = json.loads(captured.out)
-    assert document["info"] == {"title": "cartconnect", "version": "9.8.7"}
+    # The title and version the function configures: what GET /v1/openapi.json answers.
+    assert document["info"] == {"title": "fake API", "version": "9.8.7"}
     assert set(document["paths"]) == {"/v1/ping", "/v1/things"}
     assert captured.out.endswith("}\n")
     assert captured.out == json.dumps(document, sort_keys=True, indent=2) + "\n"
@@ -585,9 +609,19 @@ def test_cli_openapi_is_deterministic(
 def test_cli_openapi_without_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "template.yaml").write_text(FAKE_TEMPLATE)
     monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
     assert cli.main(["openapi"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_openapi_without_the_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
+    assert cli.main(["openapi"]) == 1
+    assert "no GET /v1/openapi.json route" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
