@@ -38,7 +38,8 @@ APP_ID = "880001"
 APP_SECRET = "bench-app-secret-6c1d"
 # Every bench connection points at the one sandbox host. The deployed default (50 calls / 10 s per
 # store) would make unrelated figures wait for each other's budget; the counter write (one
-# UpdateItem per store call) happens whatever the limit is, so the counts do not change.
+# UpdateItem per store call) happens whatever the limit is, so the counts do not change. The cap,
+# and the host's budget as if learned (BenchEnvironment._lift_store_budget).
 BENCH_STORE_CALL_LIMIT = "100000"
 
 FUNCTIONS = {
@@ -112,19 +113,31 @@ class BenchEnvironment:
                     "STORE_CALL_LIMIT": BENCH_STORE_CALL_LIMIT,
                 }
             )
+            self._lift_store_budget()
             self.store.register_app(APP_ID, APP_SECRET)
             self.store.configure(auto_approve=True)
             self._api = self.stack.client(self.tenant)
             self._browser = httpx2.Client(follow_redirects=False, timeout=30, verify=shared_tls())
-            created = self.api.post(
-                "/v1/iclients", json={"name": "Bench app", "client_id": APP_ID, "client_secret": APP_SECRET}
-            )
-            created.raise_for_status()
-            self.iclient_id = created.json()["id"]
+            self.iclient_id = self.create_iclient("Bench app", APP_ID, APP_SECRET)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _lift_store_budget(self) -> None:
+        """Every bench connection is on the one sandbox host, whose call budget (half its learned
+        limit, 25 calls per 10 s) would make figures wait for each other and defer refreshes. The
+        host's budget item is written as if its limit were already learned (so answers change
+        nothing) with a budget no figure reaches: every store call still spends it with one
+        conditional UpdateItem, so the counts are those of a deployed store call."""
+        from cartconnect.adapters import store_rate_limiter, table
+
+        item = {
+            **store_rate_limiter._key(self.store.host),
+            "allowed": {"N": str(self.store.faults.api_call_limit)},
+            "budget": {"N": BENCH_STORE_CALL_LIMIT},
+        }
+        table.client().put_item(TableName=table.table_name(), Item=item)
 
     def stop(self) -> None:
         if self._browser is not None:
@@ -173,14 +186,22 @@ class BenchEnvironment:
 
     # -- connections -------------------------------------------------------------------------
 
-    def create_connection(self, name: str | None = None) -> dict[str, Any]:
+    def create_iclient(self, name: str, client_id: str, client_secret: str) -> str:
+        """POST /v1/iclients (its secret goes to Secrets Manager): the new iClient's id."""
+        created = self.api.post(
+            "/v1/iclients", json={"name": name, "client_id": client_id, "client_secret": client_secret}
+        )
+        created.raise_for_status()
+        return str(created.json()["id"])
+
+    def create_connection(self, name: str | None = None, *, iclient_id: str | None = None) -> dict[str, Any]:
         """POST /v1/connections on the sandbox store: pending, with a one-time authorize_url."""
         response = self.api.post(
             "/v1/connections",
             json={
                 "name": name or f"bench store {uuid.uuid4().hex[:10]}",
                 "subdomain": self.store.host,
-                "iclient_id": self.iclient_id,
+                "iclient_id": iclient_id or self.iclient_id,
                 "scopes": ["read_orders", "system"],
             },
         )
@@ -228,9 +249,11 @@ class BenchEnvironment:
             f"{self.stack.api_url}/oauth2/callback?{query}", headers={"Cookie": "; ".join(cookies)}
         )
 
-    def authorized_connection(self, name: str | None = None) -> dict[str, Any]:
+    def authorized_connection(
+        self, name: str | None = None, *, iclient_id: str | None = None
+    ) -> dict[str, Any]:
         """A connection through the whole flow (API, authorize, sandbox consent, callback): active."""
-        connection = self.create_connection(name)
+        connection = self.create_connection(name, iclient_id=iclient_id)
         store_url, cookies = self.open_authorize_link(connection["authorize_url"])
         page = self.complete_callback(urlsplit(self.consent(store_url)).query, cookies)
         if page.status_code != 200:

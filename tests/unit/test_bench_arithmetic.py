@@ -31,3 +31,121 @@ def test_dynamodb_item_sizes_follow_its_rules():
     assert item_bytes({"pk": {"S": "T#a"}, "sk": {"S": "CONN#b"}}) == 2 + 3 + 2 + 6
     assert [write_units(size) for size in (1, 1024, 1025, 2048)] == [1, 1, 2, 2]
     assert [strong_read_units(size) for size in (1, 4096, 4097)] == [1, 1, 2]
+
+
+# ---- iClient secrets in Secrets Manager: the cache's miss rate and the cost figures ---------------
+
+from bench import cost_model  # noqa: E402
+from bench.secret_cache import Schedule, lru_hours, miss_rate, model_miss_rate, replay, schedule  # noqa: E402
+
+
+def _inputs(**changes: object) -> cost_model.Inputs:
+    values: dict[str, object] = {
+        "connection_item_bytes": 786,
+        "connection_item_leased_bytes": 853,
+        "iclient_item_bytes": 417,
+        "index_entry_bytes": 97,
+        "deployed_item_bytes": 973,
+        "worker_calls": {"dynamodb:UpdateItem": 3.0, "dynamodb:GetItem": 1.0},
+        "store_calls_per_refresh": 1.0,
+        "event_source_calls_per_batch": 2,
+        "tick_due": 84,
+        "tick_calls": {"dynamodb:Query": 8, "sqs:SendMessageBatch": 9},
+        "tick_seconds": 0.36,
+        "scale_due": 10_000,
+        "scale_calls": {"dynamodb:Query": 24, "sqs:SendMessageBatch": 1000},
+        "scale_seconds": 18.0,
+        "worker_batch_seconds": 0.48,
+        "log_bytes_per_refresh": 70.0,
+        "log_bytes_per_tick": 300,
+        "worker_memory_mb": 512,
+        "scheduler_memory_mb": 256,
+        "secret_cache_size": 4096,
+        "secret_miss_measured": 0.5,
+        "secret_miss_formula": 0.55,
+    }
+    values.update(changes)
+    return cost_model.Inputs(**values)  # type: ignore[arg-type]
+
+
+def test_the_miss_rate_closed_form():
+    # One environment that lives one hour never sees a version twice: every read misses.
+    assert miss_rate(1, 1) == 1.0
+    # One environment living 6 h: only the first hour of its life misses.
+    assert miss_rate(1, 6) == 1 / 6
+    # 4 environments, 6 h: (1/6) * sum_{a<6} 0.75^a.
+    assert abs(miss_rate(4, 6) - sum(0.75**a for a in range(6)) / 6) < 1e-12
+    assert abs(miss_rate(20, 6) - (1 - 0.95**6) / 0.05 / 6) < 1e-12  # ~88 %
+    # An LRU that holds no past hour: everything misses; one that holds 1 hour: (1 + 5 * 0.75) / 6.
+    assert miss_rate(4, 6, 0) == 1.0
+    assert abs(miss_rate(4, 6, 1) - (1 + 5 * 0.75) / 6) < 1e-12
+    # m = floor(C * E / N): at 1M connections and 20 environments 4,096 entries hold no hour.
+    assert lru_hours(4096, 1_000_000, 20) == 0
+    assert lru_hours(4096, 1_000, 9) == 36
+    assert model_miss_rate(1_000_000, 20, 6, 4096) == 1.0
+    assert model_miss_rate(1_000, 9, 6, 4096) == miss_rate(9, 6)
+
+
+def test_the_replay_counts_lru_misses_and_recycled_environments():
+    # 2 connections, 1 environment living 2 h, 3 hours: hour 0 misses both, hour 1 hits both,
+    # hour 2 the environment is new again.
+    plan = Schedule(2, 1, 2, hours=[[(0, [0, 1])], [(0, [1, 0])], [(0, [0, 1])]])
+    assert replay(plan, cache_size=10) == [2, 0, 2]
+    # An LRU of 1 keeps only the last read (connection 1): hour 1 finds it, not connection 0.
+    assert replay(plan, cache_size=1) == [2, 1, 2]
+    # Ages are staggered: of 3 environments living 3 h, one is recycled each hour.
+    staggered = Schedule(1, 3, 3)
+    assert [sum(staggered.recycled(hour, e) for e in range(3)) for hour in range(6)] == [1] * 6
+
+
+def test_the_replay_agrees_with_the_closed_form_on_a_long_random_schedule():
+    plan = schedule(200, 4, 6, 60, seed=7)
+    misses = replay(plan, cache_size=4096)[6:]
+    measured = sum(misses) / (200 * 54)
+    assert abs(measured - miss_rate(4, 6)) < 0.02
+    # An LRU far smaller than an environment's hour of reads (200 / 4 = 50): m = 0, all but no hits.
+    assert sum(replay(plan, cache_size=5)[6:]) / (200 * 54) > 0.99
+    # One holding about an hour (C = 60, m = 1): between the closed form's m = 1 and m = 0 (the
+    # closed form is exact only where the LRU does not bind, or binds fully, as at 1M).
+    bounded = sum(replay(plan, cache_size=60)[6:]) / (200 * 54)
+    assert miss_rate(4, 6, 1) - 0.02 < bounded < 1.0
+    assert bounded > measured + 0.15
+
+
+def test_get_secret_value_count_follows_the_miss_rate():
+    design = cost_model.build(_inputs(), connections=1_000_000)
+    work = cost_model.Workload(1_000_000)
+    assert work.environments == 20
+    reads = next(item for item in design.items if item.what.startswith(cost_model.WORKER_READS))
+    decrypts = next(item for item in design.items if item.what.startswith(cost_model.WORKER_DECRYPTS))
+    assert reads.quantity == 1_000_000 * 720 * 1.0  # nothing survives the hour at 1M
+    assert decrypts.quantity == reads.quantity
+    small = cost_model.Workload(1_000)
+    assert small.environments == 9
+    built = cost_model.build(_inputs(), connections=1_000)
+    reads = next(item for item in built.items if item.what.startswith(cost_model.WORKER_READS))
+    assert abs(reads.quantity - 1_000 * 720 * miss_rate(9, 6)) < 1e-6
+    assert abs(cost_model.reads_per_thousand(1.0) - 720_000 * 0.08 / 10_000) < 1e-9  # $5.76
+
+
+def test_the_two_figures_and_the_two_percent_target():
+    result = cost_model.model(_inputs())
+    scale = result.at_scale
+    assert abs(result.unit_storage - 400.0) < 1e-9  # 1,000 secrets at $0.40
+    assert abs(result.target - 8.0) < 1e-9
+    assert abs(result.unit_cost - result.unit_except_storage - 400.0) < 1e-9
+    storage = [item for item in scale.items if item.storage_fee]
+    assert len(storage) == 1 and storage[0].quantity == 1_000_000
+    assert result.met == (result.unit_except_storage <= 8.0)
+    # Everything but storage includes the worker's reads: $5.76 of it at a 100 % miss rate.
+    assert result.unit_except_storage > cost_model.reads_per_thousand(1.0)
+    # The break-even miss rate: with it, everything but storage is exactly the target.
+    rest = result.unit_except_storage - cost_model.reads_per_thousand(result.scale_miss)
+    assert abs(rest + cost_model.reads_per_thousand(result.break_even_miss) - 8.0) < 1e-9
+    # The alternative keeps tokens in secrets too: a second secret per connection, not in the fee.
+    alternative = result.tokens_in_secrets_manager_at_scale
+    assert alternative.storage_fee == scale.storage_fee
+    assert alternative.except_storage_per_thousand() > scale.except_storage_per_thousand() + 400
+    # No per-tenant data keys any more.
+    assert not any("data keys opened" in item.what for item in scale.items)
+    assert not hasattr(cost_model, "CONNECTIONS_PER_TENANT")
