@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .DEFAULT_GOAL := help
 .PHONY: help venv browser dev test bench lint lint-template checkov typecheck openapi openapi-check unit integration e2e clean
@@ -13,13 +14,22 @@ help:
 	@echo "make test   - lint, type-check, template checks, OpenAPI drift and the whole test suite"
 	@echo "make bench  - benchmarks: cold start, AWS calls, cost model, concurrency, scheduler scale"
 
+# `make dev` installs what the local stack runs on (runtime and the `dev` extra); `make test` and its
+# parts add the `test` extra (pytest, linters, mypy, stubs, Playwright, schemathesis) on top.
 $(STAMP): pyproject.toml layers/core/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,test]'
+	@touch $(TEST_STAMP)
+
 venv: $(STAMP)
+
+.PHONY: test-venv
+test-venv: $(TEST_STAMP)
 
 # The browser tests drive Debian's chromium through Playwright (never `playwright install`).
 browser:
@@ -32,7 +42,7 @@ browser:
 dev: venv
 	$(BIN)/cartconnect-dev up
 
-lint: venv
+lint: test-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -48,7 +58,7 @@ checkov:
 bench: venv
 	$(BIN)/python -m bench
 
-typecheck: venv
+typecheck: test-venv
 	$(BIN)/mypy
 	@for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
 
@@ -59,16 +69,16 @@ openapi-check: venv
 	@$(BIN)/cartconnect-dev openapi | diff -u docs/openapi.json - \
 	  || { echo "docs/openapi.json drifted from the code: run 'make openapi' and commit it"; exit 1; }
 
-unit: venv
+unit: test-venv
 	$(BIN)/pytest tests/unit
 
-integration: venv
+integration: test-venv
 	$(BIN)/pytest tests/integration
 
-e2e: venv
+e2e: test-venv
 	$(BIN)/pytest tests/e2e
 
-test: lint typecheck lint-template checkov openapi-check browser
+test: test-venv lint typecheck lint-template checkov openapi-check browser
 	$(BIN)/pytest
 
 clean:

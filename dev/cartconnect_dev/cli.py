@@ -20,7 +20,7 @@ import shlex
 import signal
 import sys
 import threading
-import tomllib
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -402,16 +402,6 @@ OPENAPI_ENV = {
 }
 
 
-def project_version(root: Path) -> str:
-    try:
-        with (root / "pyproject.toml").open("rb") as handle:
-            return str(tomllib.load(handle)["project"]["version"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        from importlib.metadata import version
-
-        return version("cartconnect")
-
-
 @contextlib.contextmanager
 def _patched_env(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
@@ -426,24 +416,65 @@ def _patched_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = previous
 
 
+OPENAPI_ROUTE = ("GET", "/v1/openapi.json")
+
+
 def openapi_json(root: Path | None = None) -> str:
-    """The OpenAPI document of functions/management/app.py's `app` (a Powertools resolver),
-    with sorted keys, indent 2 and a trailing newline, so the output is deterministic."""
-    from cartconnect_dev.gateway import import_from_path
+    """The OpenAPI document exactly as the management API serves it: template.yaml's
+    `GET /v1/openapi.json` route invoked on its function the way the local gateway does (payload v2.0
+    event in, API Gateway's response rules out), re-printed with sorted keys, indent 2 and a trailing
+    newline so the output is deterministic (`make openapi`, `make openapi-check`)."""
+    from cartconnect_dev.gateway import (
+        HandlerLoadError,
+        HttpRequest,
+        LambdaContext,
+        build_event,
+        import_from_path,
+        to_http_response,
+    )
     from cartconnect_dev.stack import drop_cached_settings
+    from cartconnect_dev.template import load_template
 
     root = root or project_root()
-    path = root / "functions" / "management" / "app.py"
+    try:
+        template = load_template(root / "template.yaml")
+    except (OSError, TemplateError) as exc:
+        raise HandlerLoadError(f"cannot read template.yaml: {exc}") from exc
+    route = next((r for r in template.routes if (r.method, r.path) == OPENAPI_ROUTE), None)
+    if route is None:
+        raise HandlerLoadError(f"template.yaml has no {' '.join(OPENAPI_ROUTE)} route")
+    function = template.functions[route.function_id]
+    request_id = str(uuid.uuid4())
+    event = build_event(
+        HttpRequest(*OPENAPI_ROUTE, headers=[("host", "127.0.0.1")]), route, request_id=request_id
+    )
+    context = LambdaContext(
+        function_name=f"openapi-{route.function_id}",
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:openapi-{route.function_id}",
+        memory_limit_in_mb=function.memory_size,
+        aws_request_id=request_id,
+        deadline_ms=int(time.time() * 1000) + function.timeout * 1000,
+    )
     module_name = f"_cartconnect_openapi_{uuid.uuid4().hex}"
-    # Whatever the module logs at import goes to stderr, never into the document on stdout.
+    # Whatever the function logs (at import or per invocation) goes to stderr, never into the document.
     with _patched_env(OPENAPI_ENV), contextlib.redirect_stdout(sys.stderr):
         try:
-            module = import_from_path(path, module_name)
-            schema = module.app.get_openapi_json_schema(title="cartconnect", version=project_version(root))
+            module = import_from_path(function.module_path(root), module_name)
+            handler = getattr(module, function.handler_function, None)
+            if not callable(handler):
+                raise HandlerLoadError(
+                    f"Handler {function.handler_function!r} missing in {function.module_path(root)}"
+                )
+            with warnings.catch_warnings():
+                # Powertools' metrics decorator: "No application metrics to publish" (nothing to count here).
+                warnings.simplefilter("ignore", UserWarning)
+                response = to_http_response(handler(event, context))
         finally:
             sys.modules.pop(module_name, None)
             drop_cached_settings()
-    return json.dumps(json.loads(schema), sort_keys=True, indent=2) + "\n"
+    if response.status != 200:
+        raise HandlerLoadError(f"{route.route_key} answered {response.status}: {response.body[:200]!r}")
+    return json.dumps(json.loads(response.body), sort_keys=True, indent=2) + "\n"
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:

@@ -75,7 +75,9 @@ class Faults:
     auto_approve: bool = False  # GET /api/oauth answers 302 at once, as if Approve were clicked
     token_lifetime_seconds: int = 3600
     expires_format: Literal["z", "offset", "naive", "absent"] = "z"
-    api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store
+    api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store: 5, 10, 20 or 50
+    # GET /api/v1/stores: the OpenAPI file's list ({"total_count", "stores": [...]}) or stores.md's bare object
+    stores_shape: Literal["list", "object"] = "list"
     api_window_seconds: float = 10.0
 
 
@@ -132,6 +134,20 @@ class _Pending:
     scope: str
     redirect_uri: str
     state: str | None
+
+
+# The REST resources the sandbox serves, and the scopes that allow reading each (AMERICOMMERCE.md, 5).
+API_RESOURCES: dict[str, frozenset[str]] = {
+    "stores": frozenset({"system"}),
+    "products": frozenset({"catalog", "read_catalog"}),
+    "orders": frozenset({"orders", "read_orders"}),
+    "customers": frozenset({"people", "read_people"}),
+    "pages": frozenset({"content", "read_content"}),
+    "adcodes": frozenset({"marketing", "read_marketing"}),
+    "warehouses": frozenset({"settings"}),
+    "custom_fields": frozenset({"custom_fields"}),
+    "email_templates": frozenset({"email"}),
+}
 
 
 def _error_body(status: int, message: str, details: str) -> dict[str, Any]:
@@ -408,6 +424,12 @@ class SandboxStore:
             window.append(now)
             return True, len(window), 0.0
 
+    def _token_scopes(self, token: str | None) -> set[str]:
+        with self._lock:
+            access = self._access.get(token or "")
+            grant = self._grants.get(access.grant_id) if access else None
+            return set(grant.scope.replace(" ", ",").split(",")) if grant else set()
+
     def _check_access_token(self, token: str | None) -> str | None:
         """None if the token may call the API, else the reason it may not."""
         if not token:
@@ -651,6 +673,7 @@ class _SandboxHandler(BaseHTTPRequestHandler):
 
     def _api(self, path: str, faults: Faults) -> None:
         self.store._count("api")
+        self.store._capture(CapturedRequest("GET", path, dict(self.headers.items()), b""))
         allowed, used, wait = self.store._api_rate(faults)
         limit = {"X-AC-Call-Limit": f"{used}/{faults.api_call_limit}"}
         if not allowed:
@@ -661,11 +684,22 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         if reason is not None:
             self._json(401, _error_body(401, "Unauthorized", reason), limit)
             return
-        if path.rstrip("/") != "/api/v1/stores":
+        resource = path.partition("?")[0].rstrip("/").removeprefix("/api/v1/")
+        needs = API_RESOURCES.get(resource)
+        if needs is None:
             self._json(404, _error_body(404, "Not Found", "No such resource"), limit)
             return
-        self.store._count("stores")
-        self._json(200, {"total_count": 1, "stores": [_sandbox_store_record()]}, limit)
+        if not needs & self.store._token_scopes(self.headers.get("X-AC-Auth-Token")):
+            details = f"The token's scopes do not allow {resource} (needs one of: {', '.join(sorted(needs))})"
+            self._json(403, _error_body(403, "Forbidden", details), limit)
+            return
+        self.store._count(resource)
+        if resource == "stores":
+            record = _sandbox_store_record()
+            body = record if faults.stores_shape == "object" else {"total_count": 1, "stores": [record]}
+        else:
+            body = {"total_count": 0, resource: [], "next_page": None, "previous_page": None}
+        self._json(200, body, limit)
 
     # -- admin -----------------------------------------------------------------------------------
 

@@ -15,15 +15,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from cartconnect import clock
 from cartconnect.cold_start import imports_done
 from cartconnect.domain.connection import ConnectionStatus
 from cartconnect.errors import DomainError, InvalidField
-from cartconnect.http import problems
+from cartconnect.http import problems, request_body
 from cartconnect.http.request_context import origin_of, tenant_of
 from cartconnect.http.schemas import (
     AuthorizationRequiredProblem,
     AuthorizeLinkOut,
     ConnectionCreate,
+    ConnectionDetailOut,
     ConnectionOut,
     ConnectionPage,
     ConnectionPatch,
@@ -271,10 +273,13 @@ def list_connections(
 @app.get(
     "/v1/connections/<connection_id>",
     tags=["connections"],
-    responses=_responds(200, ConnectionOut, "The connection"),
+    responses=_responds(
+        200, ConnectionDetailOut, "The connection, with what is known of its store's rate limit"
+    ),
 )
 def get_connection(connection_id: ConnectionIdPath) -> Response[str]:
-    return _json(200, ConnectionOut.of(connections.get(_tenant(), connection_id)))
+    connection, limits = connections.get_with_store_limits(_tenant(), connection_id)
+    return _json(200, ConnectionDetailOut.of_detail(connection, limits, clock.utc_now()))
 
 
 @app.patch(
@@ -385,6 +390,11 @@ def handle_unexpected(error: Exception) -> Response[str]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
+        refused = request_body.check(event)
+        if refused is not None:
+            return problems.http_api_result(
+                problems.problem(refused.status, refused.title, refused.detail, type_slug=refused.type_slug)
+            )
         if event.get("routeKey") == DOCS_ROUTE_KEY:
             _enable_docs()
         return app.resolve(event, context)

@@ -23,18 +23,33 @@ sys.path.insert(0, str(Path(__file__).parent))  # flow.py helpers
 @pytest.fixture(scope="session")
 def sandbox_store(local_stack) -> Iterator[SandboxStore]:
     with SandboxStore(port=0) as store:
-        # Every test shares this one store host: its call budget (tested on its own in
-        # tests/integration/test_refresh_adapters.py) would make unrelated tests wait for each other.
-        local_stack.update_env({"CARTCONNECT_INSECURE_STORE_HOSTS": store.host, "STORE_CALL_LIMIT": "100000"})
+        # Every test shares this one store host; `sandbox` starts each with a fresh call budget.
+        local_stack.update_env({"CARTCONNECT_INSECURE_STORE_HOSTS": store.host})
         yield store
 
 
 @pytest.fixture
-def sandbox(sandbox_store: SandboxStore) -> Iterator[SandboxStore]:
+def sandbox(local_stack, sandbox_store: SandboxStore) -> Iterator[SandboxStore]:
     sandbox_store.reset()
+    _forget_store_budget(local_stack, sandbox_store.host)
     yield sandbox_store
     # reset() forgets what the store issued: hand it to the run's secret scan first.
     secret_scan.register_sandbox(sandbox_store)
+
+
+def _forget_store_budget(local_stack, host: str) -> None:
+    """Every test starts with the store's budget as a fresh one that has said its limit once (the
+    sandbox's 50): no 429 block and no calls spent by an earlier test. A store that has said nothing
+    yet is tested in tests/integration/test_refresh_adapters.py."""
+    import time
+
+    from cartconnect.adapters import store_rate_limiter
+
+    local_stack.aws_client("dynamodb").delete_item(
+        TableName=local_stack.env["TABLE_NAME"], Key={"pk": {"S": f"RATE#{host}"}, "sk": {"S": "BUDGET"}}
+    )
+    store_rate_limiter.forget_known_limits()
+    store_rate_limiter.learn_limit(host, 50, now=time.time())
 
 
 @pytest.fixture
@@ -80,36 +95,54 @@ def captured_events(local_stack, tenant) -> Callable[[], list[dict]]:
 
 
 @dataclass
-class Waits:
-    """Every wait the refresh pipeline asked for (backoff, Retry-After), none of them slept."""
+class _ClockOffset:
+    """How far cartconnect's clock is moved: by shift_clock, and by every wait `waits` skipped."""
 
+    seconds: float = 0.0
+
+
+@pytest.fixture
+def _clock_offset(monkeypatch) -> _ClockOffset:
+    from datetime import timedelta
+
+    from cartconnect import clock
+
+    offset = _ClockOffset()
+    real = clock.utc_now
+    monkeypatch.setattr(clock, "utc_now", lambda: real() + timedelta(seconds=offset.seconds))
+    return offset
+
+
+@dataclass
+class Waits:
+    """Every wait the refresh pipeline asked for (backoff, Retry-After), none of them slept: the
+    clock moves on by it instead, so a store's Retry-After block has passed when the wait ends."""
+
+    offset: _ClockOffset
     seconds: list[float] = field(default_factory=list)
 
     def __call__(self, seconds: float) -> None:
         self.seconds.append(seconds)
+        self.offset.seconds += seconds
 
 
 @pytest.fixture
-def waits(monkeypatch) -> Waits:
+def waits(monkeypatch, _clock_offset) -> Waits:
     """Backoff and Retry-After waits of the refresh pipeline become instant (and recorded)."""
     from cartconnect.usecases import token_refresh
 
-    recorded = Waits()
+    recorded = Waits(_clock_offset)
     monkeypatch.setattr(token_refresh, "sleep", recorded)
     return recorded
 
 
 @pytest.fixture
-def shift_clock(monkeypatch) -> Callable[[float], None]:
-    """`shift_clock(70)`: cartconnect's clock (scheduler, worker, token API) reads now + 70 s."""
-    from datetime import timedelta
-
-    from cartconnect import clock
-
-    real = clock.utc_now
+def shift_clock(_clock_offset) -> Callable[[float], None]:
+    """`shift_clock(70)`: cartconnect's clock (scheduler, worker, token API, the store's call
+    budget) reads now + 70 s."""
 
     def shift(seconds: float) -> None:
-        monkeypatch.setattr(clock, "utc_now", lambda: real() + timedelta(seconds=seconds))
+        _clock_offset.seconds = seconds
 
     return shift
 

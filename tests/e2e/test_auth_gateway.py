@@ -6,9 +6,12 @@ Refusals never reach a handler. Tests that need a route's handler fail if its mo
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -73,6 +76,9 @@ def test_openapi_document_is_public(local_stack: LocalStack) -> None:
     response = httpx2.get(f"{local_stack.api_url}/v1/openapi.json")
     assert response.status_code == 200
     assert "/v1/connections" in response.json()["paths"]
+    # What the running stack serves is what docs/openapi.json says (make openapi-check).
+    committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+    assert response.json() == json.loads(committed.read_text())
 
 
 def test_a_valid_token_reaches_the_handler(
@@ -122,3 +128,45 @@ def test_many_requests_in_parallel(local_stack: LocalStack) -> None:
             pool.map(lambda _: httpx2.get(url, headers=headers, timeout=30).status_code, range(25))
         )
     assert answered == [200] * 25
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        None,
+        True,
+        False,
+        ["acme", "globex"],
+        {"org": "acme"},
+        "",
+        "   ",
+        "<nil>",
+        "true",
+        "[a b]",
+        "map[a:b]",
+        "acme corp",
+        "acme\u200b",
+        "acme\u2028",
+        "x" * 129,
+        "-acme",
+        'acme"',
+    ],
+    ids=lambda value: repr(value)[:24],
+)
+def test_a_tenant_claim_that_is_not_a_plain_id_is_refused(local_stack: LocalStack, claim: Any) -> None:
+    """Through the gateway, which renders claims as API Gateway does: a null tenant claim reaches the
+    handler as `<nil>`, a list as `[a b]`; no token may land in a tenant such a rendering names."""
+    token = local_stack.token("ignored", extra_claims={local_stack.tenant_claim: claim})
+    response = httpx2.get(
+        f"{local_stack.api_url}/v1/iclients", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "tenant", ["acme", "acme-eu_2", "7a1f0c2e-uuid-like", "org:acme/team", "user@acme.com", "租户", "12345"]
+)
+def test_plain_tenant_ids_are_accepted(local_stack: LocalStack, tenant: str) -> None:
+    response = local_stack.client(tenant).get("/v1/iclients")
+    assert response.status_code == 200, response.text

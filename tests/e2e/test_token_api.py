@@ -11,6 +11,8 @@ import pytest
 from flow import Browser, api, new_connection, to_store
 from lifecycle import hook_store_refresh, of_type, stored_tokens
 
+from cartconnect.adapters import store_rate_limiter
+
 TOKEN_FIELDS = {"access_token", "expires_at", "token_version"}
 
 
@@ -237,18 +239,81 @@ def test_test_reports_a_store_that_is_down(local_stack, sandbox, tenant, authori
 
     connection = authorized()
 
-    def down(self, base_url, access_token):
-        raise americommerce.ProviderUnavailable("stores", "store unavailable", status_code=503)
+    def down(self, base_url, access_token, path):
+        raise americommerce.ProviderUnavailable("api", "store unavailable", status_code=503)
 
-    monkeypatch.setattr(americommerce.AmeriCommerceClient, "get_store", down)
+    monkeypatch.setattr(americommerce.AmeriCommerceClient, "probe", down)
     outcome = api(local_stack, tenant).post(_path(connection, "test")).json()
     assert outcome == {
         "online": False,
         "checked_at": outcome["checked_at"],
         "http_status": 503,
-        "detail": "stores: HTTP 503: store unavailable",
+        "detail": "api: HTTP 503: store unavailable",
         "store_name": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("scopes", "probe"),
+    [
+        (("read_catalog",), "products"),
+        (("orders",), "orders"),
+        (("read_people", "custom_fields"), "customers"),
+        (("settings",), "warehouses"),
+        (("read_orders", "system"), "stores"),
+    ],
+)
+def test_a_connection_is_tested_with_a_read_its_scopes_allow(
+    local_stack, sandbox, tenant, authorized, scopes, probe
+):
+    connection = authorized(scopes=scopes)
+    before = sandbox.calls["stores"]
+    outcome = api(local_stack, tenant).post(_path(connection, "test")).json()
+    assert outcome["online"] is True and outcome["http_status"] == 200, outcome
+    assert f"/api/v1/{probe}" in outcome["detail"]
+    assert sandbox.calls[probe] >= 1
+    assert outcome["store_name"] == ("Sandbox Store" if probe == "stores" else None)
+    if probe != "stores":
+        assert sandbox.calls["stores"] == before  # no `system` needed
+    request = sandbox.last_request(f"/api/v1/{probe}")
+    assert request.headers["Cache-Control"] == "no-cache" and "X-AC-Auth-Token" in request.headers
+
+
+def test_the_stores_answer_as_a_bare_object_still_names_the_store(local_stack, sandbox, tenant, authorized):
+    connection = authorized(scopes=("system",))
+    sandbox.configure(stores_shape="object")
+    outcome = api(local_stack, tenant).post(_path(connection, "test")).json()
+    assert (outcome["online"], outcome["store_name"]) == (True, "Sandbox Store")
+
+
+def test_a_403_is_offline_and_names_the_scope(local_stack, sandbox, tenant, authorized):
+    connection = authorized(scopes=("import",))  # no read: the fallback probe needs `system`
+    outcome = api(local_stack, tenant).post(_path(connection, "test")).json()
+    assert outcome["online"] is False and outcome["http_status"] == 403
+    assert "`system`" in outcome["detail"] and "admin-console role" in outcome["detail"]
+
+
+def test_get_shows_the_limit_learned_from_the_store_and_its_last_429(
+    local_stack, sandbox, tenant, authorized, waits
+):
+    connection = authorized(scopes=("read_orders",))
+    client = api(local_stack, tenant)
+    sandbox.configure(api_call_limit=20)
+    assert client.post(_path(connection, "test")).json()["online"] is True
+    shown = client.get(_path(connection)).json()["store_rate_limit"]
+    assert shown["calls_per_10_seconds"] == 20 and shown["last_rate_limited_at"] is None
+    # The store's plan shrinks and its window is already spent: a 429 with Retry-After.
+    sandbox.configure(api_call_limit=1)
+    limited = client.post(_path(connection, "test")).json()
+    assert (limited["online"], limited["http_status"]) == (False, 429)
+    shown = client.get(_path(connection)).json()["store_rate_limit"]
+    assert shown["calls_per_10_seconds"] == 1
+    assert shown["last_rate_limited_at"] is not None and shown["not_before"] is not None
+    # Nobody calls the store before its Retry-After plus the margin has passed.
+    calls = sandbox.calls["api"]
+    client.post(_path(connection, "test"))
+    assert waits.seconds and sum(waits.seconds) >= 1 + store_rate_limiter.RETRY_AFTER_MARGIN_SECONDS
+    assert sandbox.calls["api"] == calls + 1  # one call, after the wait
 
 
 def test_get_shows_the_lifecycle_never_a_token(local_stack, sandbox, tenant, authorized, shift_clock, waits):

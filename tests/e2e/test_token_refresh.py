@@ -27,7 +27,7 @@ from lifecycle import (
     stored_tokens,
 )
 
-from cartconnect.adapters import refresh_queue, refresh_repository
+from cartconnect.adapters import refresh_queue, refresh_repository, store_rate_limiter
 from cartconnect.provider.errors import ProviderUnavailable
 from cartconnect.refresh_policy import BACKOFF_CAP_SECONDS, STORE_ATTEMPTS
 from cartconnect.usecases import token_refresh
@@ -197,9 +197,15 @@ def test_429_waits_for_retry_after_within_the_lease(
     report = refresh_via_worker(local_stack, tenant, connection)
     assert report.failed >= 1
     assert sandbox.calls["refresh"] - before == STORE_ATTEMPTS
-    # Each wait honoured Retry-After: 7 s (an HTTP date has 1 s resolution: 6 to 8 s from now).
-    assert len(waits.seconds) == STORE_ATTEMPTS - 1
-    assert all(6 <= wait <= 8 for wait in waits.seconds), waits.seconds
+    # Each retry waited for Retry-After (7 s; an HTTP date has 1 s resolution: 6 to 8 s from now),
+    # then for the store's block to end: nobody calls before Retry-After plus the margin.
+    assert len(waits.seconds) == 2 * (STORE_ATTEMPTS - 1), waits.seconds
+    retry_afters, block_ends = waits.seconds[0::2], waits.seconds[1::2]
+    assert all(6 <= wait <= 8 for wait in retry_afters), waits.seconds
+    margin = store_rate_limiter.RETRY_AFTER_MARGIN_SECONDS
+    assert all(
+        7 + margin - 1 <= a + b <= 7 + margin + 1 for a, b in zip(retry_afters, block_ends, strict=True)
+    )
     stored = _get(local_stack, tenant, connection["id"])
     assert stored["status"] == "active" and stored["last_error"]["code"] == "rate_limited"
     (failed,) = of_type(captured_events(), "connection.refresh_failed")

@@ -3,6 +3,7 @@ iClient secrets in Secrets Manager: test_iclient_secrets.py)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -164,7 +165,9 @@ def test_invalid_patch_writes_nothing(client):
         response = client.patch(f"/v1/connections/{connection['id']}", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["errors"][0]["field"] == field
-    assert client.get(f"/v1/connections/{connection['id']}").json() == connection
+    stored = client.get(f"/v1/connections/{connection['id']}").json()
+    assert stored.pop("store_rate_limit")["calls_per_10_seconds"] is None  # no store was ever called
+    assert stored == connection
 
 
 def test_pagination_and_status_filter(local_stack, client, unique_tenant):
@@ -194,3 +197,84 @@ def test_pagination_and_status_filter(local_stack, client, unique_tenant):
     )
     assert foreign.status_code == 422
     assert foreign.json()["errors"][0]["field"] == "cursor"
+
+
+def test_names_are_one_name_in_either_unicode_form(client):
+    iclient = _iclient(client)
+    composed = _connection(client, iclient["id"], name="Caf\u00e9 store")
+    assert composed.status_code == 201, composed.text
+    decomposed = _connection(client, iclient["id"], name="Cafe\u0301 store")
+    assert decomposed.status_code == 409, decomposed.text
+    renamed = _connection(client, iclient["id"], name="Other").json()
+    clash = client.patch(f"/v1/connections/{renamed['id']}", json={"name": "CAFE\u0301 STORE"})
+    assert clash.status_code == 409
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u00a0", "\u3000", "\u200b"])
+def test_names_refuse_separators_and_invisible_characters(client, separator):
+    response = client.post(
+        "/v1/iclients", json={"name": f"Store{separator}app", "client_id": "1", "client_secret": "s3cret-x"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "name"
+
+
+@pytest.mark.parametrize("secret", [" ", "   \t  ", "\u3000"])
+def test_a_client_secret_of_white_space_only_is_refused(client, secret):
+    response = client.post("/v1/iclients", json={"name": "App", "client_id": "1", "client_secret": secret})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "client_secret"
+    iclient = _iclient(client)
+    patched = client.patch(f"/v1/iclients/{iclient['id']}", json={"client_secret": secret})
+    assert patched.status_code == 422 and patched.json()["errors"][0]["field"] == "client_secret"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain", "application/xml", "multipart/form-data"],
+)
+def test_a_body_that_is_not_json_is_415_and_echoes_nothing(local_stack, client, unique_tenant, content_type):
+    response = client.post(
+        "/v1/iclients",
+        content="name=App&client_id=1&client_secret=form-secret-9f3",
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "form-secret-9f3" not in response.text
+    assert client.get("/v1/iclients").json()["items"] == []
+
+
+def test_deep_nesting_and_huge_numbers_are_400_not_500(client):
+    deep = client.post(
+        "/v1/iclients", content="[" * 100_000 + "]" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    assert deep.status_code == 400, deep.text
+    huge = client.post(
+        "/v1/iclients",
+        content='{"name": "x", "client_id": "1", "client_secret": "s", "n": ' + "9" * 10_000 + "}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 400, huge.text
+
+
+def test_a_body_of_many_unknown_keys_answers_a_bounded_problem(client):
+    body = {f"unknown_key_{index:06d}_" + "k" * 40: "v" for index in range(20_000)}
+    body.update({"name": "App", "client_id": "1", "client_secret": "bounded-secret-2"})
+    response = client.post("/v1/iclients", json=body)
+    assert response.status_code in (201, 422), response.text[:300]
+    assert len(response.content) < 10_000
+    assert "bounded-secret-2" not in response.text
+
+
+def test_a_tampered_cursor_is_422_never_500(client):
+    import base64
+
+    _iclient(client)
+    forged = base64.urlsafe_b64encode(
+        json.dumps({"pk": "T#x", "sk": "ICLIENT#x", "lease_owner": "me"}).encode()
+    ).decode()
+    for cursor in (forged, "%%%", "A" * 3000):
+        response = client.get("/v1/iclients", params={"cursor": cursor})
+        assert response.status_code in (400, 422), response.text
+        assert response.json()["errors"][0]["field"] in ("cursor", "query.cursor")

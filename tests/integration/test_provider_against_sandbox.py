@@ -22,6 +22,7 @@ from cartconnect.provider import (
     ProviderResponseError,
     ProviderUnavailable,
     RateLimited,
+    RequestRejected,
     TokenSet,
     build_authorize_url,
 )
@@ -31,6 +32,7 @@ CLIENT_ID = "12345"
 SECRET = "App-Secret-42"
 SCOPE = "system,orders"
 REDIRECT = "https://App.Example.com/Connection/OAuth2Callback?r=AbC123"
+STORES = "/api/v1/stores"
 
 
 @pytest.fixture
@@ -480,7 +482,7 @@ def test_connection_refused_is_provider_unavailable(store: SandboxStore, client:
     base_url = store.base_url
     store.stop()
     with pytest.raises(ProviderUnavailable) as info:
-        client.get_store(base_url, "token")
+        client.probe(base_url, "token", STORES)
     assert "connection failed" in str(info.value)
 
 
@@ -508,34 +510,38 @@ def test_even_a_redirect_following_pool_does_not_follow(store: SandboxStore, htt
 
 def test_the_default_shared_client_works(store: SandboxStore, http: httpx2.Client) -> None:
     tokens = connect(AmeriCommerceClient(), store, http)
-    assert AmeriCommerceClient().get_store(store.base_url, tokens.access_token).store_id == 1
+    assert (
+        AmeriCommerceClient().probe(store.base_url, tokens.access_token, STORES).store_name == "Sandbox Store"
+    )
 
 
 # -- REST API -------------------------------------------------------------------------------------
 
 
-def test_get_store_ok_and_call_limit(
+def test_the_stores_probe_names_the_store_and_reads_the_call_limit(
     store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
 ) -> None:
     tokens = connect(client, store, http)
-    info = client.get_store(store.base_url, tokens.access_token)
-    assert (info.store_id, info.name, info.total_count) == (1, "Sandbox Store", 1)
+    info = client.probe(store.base_url, tokens.access_token, STORES)
+    assert (info.status_code, info.store_name) == (200, "Sandbox Store")
     assert info.call_limit == CallLimit(1, 50)
-    assert client.get_store(store.base_url, tokens.access_token).call_limit == CallLimit(2, 50)
+    assert client.probe(store.base_url, tokens.access_token, STORES).call_limit == CallLimit(2, 50)
     captured = http.get(f"{store.base_url}/api/v1/stores", headers={"X-AC-Auth-Token": tokens.access_token})
     assert captured.headers["X-AC-Call-Limit"] == "3/50"
     assert set(captured.json()["stores"][0]) >= {"id", "name", "domain_name", "is_micro_store"}
 
 
-def test_get_store_401(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
+def test_a_probe_with_a_missing_or_expired_token_is_401(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
     tokens = connect(client, store, http)
     for token in ("", "unknown-token"):
         with pytest.raises(AccessTokenRejected) as info:
-            client.get_store(store.base_url, token)
+            client.probe(store.base_url, token, STORES)
         assert info.value.status_code == 401
     store.expire_access_token(tokens.access_token)
     with pytest.raises(AccessTokenRejected) as info:
-        client.get_store(store.base_url, tokens.access_token)
+        client.probe(store.base_url, tokens.access_token, STORES)
     assert_safe(info.value, tokens.access_token)
     assert "details" not in str(info.value)  # only the short `message` is ever carried
     expired = http.get(f"{store.base_url}/api/v1/stores", headers={"X-AC-Auth-Token": tokens.access_token})
@@ -546,15 +552,15 @@ def test_get_store_401(store: SandboxStore, http: httpx2.Client, client: AmeriCo
 
 
 @pytest.mark.parametrize("fmt", ["seconds", "http-date"])
-def test_get_store_429_after_50_calls_in_10_seconds(
+def test_a_probe_past_50_calls_in_10_seconds_is_429(
     store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, fmt: str
 ) -> None:
     store.faults.retry_after_format = fmt  # type: ignore[assignment]
     tokens = connect(client, store, http)
     for used in range(1, 51):
-        assert client.get_store(store.base_url, tokens.access_token).call_limit == CallLimit(used, 50)
+        assert client.probe(store.base_url, tokens.access_token, STORES).call_limit == CallLimit(used, 50)
     with pytest.raises(RateLimited) as info:
-        client.get_store(store.base_url, tokens.access_token)
+        client.probe(store.base_url, tokens.access_token, STORES)
     retry = info.value.retry_after_seconds
     assert retry is not None and 0 < retry <= 11
     raw = http.get(f"{store.base_url}/api/v1/stores", headers={"X-AC-Auth-Token": tokens.access_token})
@@ -566,12 +572,34 @@ def test_get_store_429_after_50_calls_in_10_seconds(
 def test_api_window_slides(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> None:
     store.configure(api_call_limit=2, api_window_seconds=0.5)
     tokens = connect(client, store, http)
-    client.get_store(store.base_url, tokens.access_token)
-    client.get_store(store.base_url, tokens.access_token)
+    client.probe(store.base_url, tokens.access_token, STORES)
+    client.probe(store.base_url, tokens.access_token, STORES)
     with pytest.raises(RateLimited):
-        client.get_store(store.base_url, tokens.access_token)
+        client.probe(store.base_url, tokens.access_token, STORES)
     time.sleep(0.6)
-    assert client.get_store(store.base_url, tokens.access_token).call_limit == CallLimit(1, 2)
+    assert client.probe(store.base_url, tokens.access_token, STORES).call_limit == CallLimit(1, 2)
+
+
+def test_the_stores_answer_as_a_bare_object_names_the_store_too(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    tokens = connect(client, store, http)
+    store.configure(stores_shape="object")
+    assert client.probe(store.base_url, tokens.access_token, STORES).store_name == "Sandbox Store"
+
+
+def test_the_store_refuses_reads_the_grant_does_not_allow(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    auth_id, code, _ = authorize(store, http, scope="read_catalog")
+    tokens = exchange(client, store, auth_id, code, scope="read_catalog")
+    with pytest.raises(RequestRejected) as refused:
+        client.probe(store.base_url, tokens.access_token, STORES)  # needs `system`
+    assert refused.value.status_code == 403
+    assert client.probe(store.base_url, tokens.access_token, "/api/v1/products?count=1").status_code == 200
+    with pytest.raises(RequestRejected) as other:
+        client.probe(store.base_url, tokens.access_token, "/api/v1/orders?count=1")
+    assert other.value.status_code == 403
 
 
 # -- sandbox admin over HTTP ----------------------------------------------------------------------

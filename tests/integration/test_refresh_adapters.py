@@ -22,7 +22,6 @@ from cartconnect.adapters.connection_repository import TokenPair
 from cartconnect.clock import to_iso, utc_now
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.refresh_schedule import DUE_SHARDS, due_keys, shard_of
-from cartconnect.settings import get_settings
 from cartconnect.usecases import refresh_scheduler
 from cartconnect_dev.scheduler import RefreshDueReport, ScheduleRunner, run_refresh_due, take_refresh_messages
 
@@ -177,25 +176,90 @@ def call_limit(local_stack):
         local_stack.update_env({"STORE_CALL_LIMIT": "50"})
 
 
-def test_a_store_never_gets_more_than_its_limit_in_ten_seconds(local_stack, call_limit):
-    call_limit(10)
-    assert get_settings().store_call_limit == 10
-    host = f"budget-{uuid.uuid4().hex[:8]}.cart.com"
-    window_start = 1_700_000_000.0  # a window boundary (a multiple of 10 s)
-    other_host = f"other-{uuid.uuid4().hex[:8]}.cart.com"
-    assert store_rate_limiter.try_acquire(other_host, now=window_start) is None  # (warms the client)
+def _host(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}.cart.com"
 
-    def call(now: float) -> float | None:
+
+WINDOW_START = 1_700_000_000.0  # a window boundary (a multiple of 10 s)
+
+
+def _granted_concurrently(host: str, now: float, callers: int) -> list[float | None]:
+    start = threading.Barrier(callers)
+
+    def call(_: int) -> float | None:
+        start.wait()
         return store_rate_limiter.try_acquire(host, now=now)
 
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        first = list(pool.map(call, [window_start + 9.5] * 12))
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        return list(pool.map(call, range(callers)))
+
+
+def test_a_store_never_gets_more_than_its_learned_limit_in_ten_seconds(local_stack):
+    host = _host("budget")
+    store_rate_limiter.learn_limit(host, 10, now=WINDOW_START)  # X-AC-Call-Limit: n/10
+    first = _granted_concurrently(host, WINDOW_START + 9.5, 12)
     assert sum(wait is None for wait in first) == 5
-    assert all(wait is not None and 0 < wait <= 0.5 + 1e-6 for wait in first if wait is not None)
-    second = [call(window_start + 10.1) for _ in range(8)]
+    assert all(0 < wait <= 0.5 + 1e-6 for wait in first if wait is not None)
+    second = _granted_concurrently(host, WINDOW_START + 10.1, 8)
     assert sum(wait is None for wait in second) == 5
     # 10 calls within the 0.6 s around the boundary: never more than the limit in any 10 s.
-    assert store_rate_limiter.try_acquire(other_host, now=window_start + 10.1) is None
+
+
+def test_a_store_that_has_not_said_its_limit_gets_the_smallest_plans(local_stack):
+    host = _host("unknown")
+    granted = _granted_concurrently(host, WINDOW_START + 1, 6)
+    assert sum(wait is None for wait in granted) == store_rate_limiter.window_budget(
+        store_rate_limiter.UNKNOWN_LIMIT
+    )
+    assert store_rate_limiter.limits(host).calls_per_10_seconds is None
+
+
+def test_the_deployment_cap_bounds_a_learned_limit(local_stack, call_limit):
+    call_limit(10)
+    host = _host("capped")
+    store_rate_limiter.learn_limit(host, 50, now=WINDOW_START)
+    assert sum(wait is None for wait in _granted_concurrently(host, WINDOW_START + 2, 12)) == 5
+
+
+def test_a_learned_limit_is_shared_and_written_only_when_it_changes(local_stack, monkeypatch):
+    host = _host("learned")
+    store_rate_limiter.learn_limit(host, 20, now=WINDOW_START)
+    writes = []
+    real = store_rate_limiter.table.client
+
+    class Counting:
+        def __getattr__(self, name):
+            if name == "update_item":
+                writes.append(name)
+            return getattr(real(), name)
+
+    monkeypatch.setattr(store_rate_limiter.table, "client", Counting)
+    store_rate_limiter.learn_limit(host, 20, now=WINDOW_START + 1)
+    assert writes == []  # this process already knows it
+    store_rate_limiter.forget_known_limits()  # another Lambda environment
+    store_rate_limiter.learn_limit(host, 20, now=WINDOW_START + 2)
+    store_rate_limiter.learn_limit(host, 10, now=WINDOW_START + 3)  # the store's plan changed
+    monkeypatch.undo()
+    limits = store_rate_limiter.limits(host)
+    assert limits.calls_per_10_seconds == 10 and limits.learned_at_ms == int((WINDOW_START + 3) * 1000)
+    assert sum(wait is None for wait in _granted_concurrently(host, WINDOW_START + 4, 8)) == 5
+
+
+def test_after_a_429_nobody_calls_before_its_retry_after_and_a_margin(local_stack):
+    host = _host("blocked")
+    store_rate_limiter.learn_limit(host, 50, now=WINDOW_START)
+    store_rate_limiter.block(host, retry_after_seconds=7, now=WINDOW_START + 1)
+    wait = store_rate_limiter.try_acquire(host, now=WINDOW_START + 2)
+    assert wait == pytest.approx(7 + store_rate_limiter.RETRY_AFTER_MARGIN_SECONDS - 1)
+    # Past the window, still blocked: the block, not the window, decides.
+    assert store_rate_limiter.try_acquire(host, now=WINDOW_START + 8.5) == pytest.approx(0.5)
+    assert store_rate_limiter.try_acquire(host, now=WINDOW_START + 9.01) is None
+    # A shorter Retry-After later never shortens a block in place.
+    store_rate_limiter.block(host, retry_after_seconds=30, now=WINDOW_START + 10)
+    store_rate_limiter.block(host, retry_after_seconds=1, now=WINDOW_START + 11)
+    limits = store_rate_limiter.limits(host)
+    assert limits.blocked_until_ms == int((WINDOW_START + 41) * 1000)
+    assert limits.last_rate_limited_at_ms == int((WINDOW_START + 11) * 1000)
 
 
 # -- the due index and the scheduler tick -------------------------------------------------------------

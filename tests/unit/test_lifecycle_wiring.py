@@ -111,3 +111,17 @@ def test_every_handler_freezes_what_its_imports_built(function):
     )
     before, after = map(int, result.stdout.split()[-2:])
     assert before == 0 and after > 10_000, result.stdout + result.stderr
+
+
+def test_a_metric_that_cannot_be_published_never_fails_the_work(monkeypatch):
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from cartconnect import observability
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
+    monkeypatch.setattr(observability.metrics.provider, "namespace", None)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    # Powertools serializes the set by itself at its 100th metric, and needs a namespace to.
+    for _ in range(150):
+        observability.add_metric("StoreCallLatency", MetricUnit.Milliseconds, 1.0)
+    observability.metrics.clear_metrics()

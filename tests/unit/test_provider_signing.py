@@ -17,7 +17,9 @@ from cartconnect.provider import (
     ProviderError,
     ProviderResponseError,
     ProviderUnavailable,
+    RateLimited,
     RequestRejected,
+    StoreAnswer,
     TokenSet,
     build_authorize_url,
     exchange_signature,
@@ -317,10 +319,56 @@ def test_client_token_set_without_expiry_or_refresh_token() -> None:
     assert refreshed.refresh_token == "old"  # an answer without one keeps the token just used
 
 
-def test_get_store_rejects_a_body_without_a_stores_list() -> None:
-    client = _client_answering(httpx2.Response(200, json={"total_count": 1}))
-    with pytest.raises(ProviderResponseError):
-        client.get_store("https://store.cart.com", "token")
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        ({"total_count": 1, "stores": [{"id": 1, "name": "Main Store"}]}, "Main Store"),  # the OpenAPI file
+        ({"id": 1, "name": "Main Store", "domain_name": "x.com"}, "Main Store"),  # stores.md
+        ({"total_count": 0, "stores": []}, None),
+        ({"total_count": 1}, None),
+        (["not", "an", "object"], None),
+        ({"stores": [{"name": 7}]}, None),
+    ],
+)
+def test_any_2xx_store_answer_means_the_token_works_whatever_its_shape(body, name) -> None:
+    client = _client_answering(httpx2.Response(200, json=body, headers={"X-AC-Call-Limit": "3/20"}))
+    result = client.probe("https://store.cart.com", "token", "/api/v1/stores")
+    assert (result.status_code, result.store_name, result.call_limit) == (200, name, CallLimit(3, 20))
+
+
+def test_a_probe_is_a_fresh_get_with_the_token_header() -> None:
+    seen: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(204)
+
+    client = AmeriCommerceClient(http=httpx2.Client(transport=httpx2.MockTransport(answer)))
+    result = client.probe("https://store.cart.com", "tok-1", "/api/v1/products?count=1")
+    assert result.status_code == 204 and result.store_name is None
+    (request,) = seen
+    assert (request.method, str(request.url)) == ("GET", "https://store.cart.com/api/v1/products?count=1")
+    assert request.headers["X-AC-Auth-Token"] == "tok-1"
+    assert request.headers["Cache-Control"] == "no-cache"
+    assert "Authorization" not in request.headers
+
+
+def test_every_answer_is_heard_with_its_call_limit_and_retry_after() -> None:
+    heard: list[StoreAnswer] = []
+    answers = iter(
+        [
+            httpx2.Response(200, json={}, headers={"X-AC-Call-Limit": "1/10"}),
+            httpx2.Response(429, json={}, headers={"X-AC-Call-Limit": "10/10", "Retry-After": "7"}),
+        ]
+    )
+    client = AmeriCommerceClient(
+        http=httpx2.Client(transport=httpx2.MockTransport(lambda request: next(answers))),
+        on_answer=heard.append,
+    )
+    client.probe("https://store.cart.com", "token", "/api/v1/orders?count=1")
+    with pytest.raises(RateLimited):
+        client.probe("https://store.cart.com", "token", "/api/v1/orders?count=1")
+    assert heard == [StoreAnswer(200, CallLimit(1, 10), None), StoreAnswer(429, CallLimit(10, 10), 7.0)]
 
 
 def test_naive_expiry_with_arrival_time_is_the_earliest_future_reading():

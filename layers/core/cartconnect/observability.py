@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.exceptions import MetricValueError, SchemaValidationError
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 logger = Logger(service="cartconnect")
@@ -25,9 +26,16 @@ _lock = threading.Lock()
 
 
 def add_metric(name: str, unit: MetricUnit, value: float) -> None:
-    """Add to the invocation's metric set (thread-safe: the worker refreshes in threads)."""
+    """Add to the invocation's metric set (thread-safe: the worker refreshes in threads).
+
+    A metric never fails the work it measures: Powertools flushes the set by itself at its 100th
+    metric, and that flush raises when the namespace is missing (a process whose metrics were set up
+    before its environment was); the metric is dropped with a warning instead."""
     with _lock:
-        metrics.add_metric(name=name, unit=unit, value=value)
+        try:
+            metrics.add_metric(name=name, unit=unit, value=value)
+        except (SchemaValidationError, MetricValueError) as error:
+            logger.warning("metric dropped", extra={"metric": name, "error": type(error).__name__})
 
 
 class DimensionedCounts:

@@ -217,7 +217,7 @@ def list_page(
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": SK_PREFIX}},
             "Limit": limit,
         }
-        start = table.decode_cursor(cursor, pk=pk)
+        start = table.decode_cursor(cursor, pk=pk, sk_prefix=SK_PREFIX)
     else:
         partition = status_pk(tenant, status)
         request = {
@@ -227,7 +227,9 @@ def list_page(
             "ExpressionAttributeValues": {":pk": {"S": partition}},
             "Limit": limit,
         }
-        start = table.decode_cursor(cursor, pk=partition, pk_attribute="status_pk")
+        start = table.decode_cursor(
+            cursor, pk=partition, sk_prefix=SK_PREFIX, pk_attribute="status_pk", index_sort="created_at"
+        )
     if start:
         request["ExclusiveStartKey"] = start
     response = table.client().query(**request)

@@ -82,7 +82,7 @@ def list_page(tenant: str, *, limit: int, cursor: str | None) -> tuple[list[ICli
         "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": SK_PREFIX}},
         "Limit": limit,
     }
-    start = table.decode_cursor(cursor, pk=pk)
+    start = table.decode_cursor(cursor, pk=pk, sk_prefix=SK_PREFIX)
     if start:
         request["ExclusiveStartKey"] = start
     response = table.client().query(**request)

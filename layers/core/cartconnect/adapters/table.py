@@ -76,22 +76,35 @@ def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *, pk: str, pk_attribute: str = "pk") -> dict[str, Any] | None:
-    """Turn an opaque cursor back into an ExclusiveStartKey, refusing one from another tenant or list."""
+# A cursor is never longer than a page's last key needs (two or four keys of bounded length).
+MAX_CURSOR_CHARS = 2048
+
+
+def decode_cursor(
+    cursor: str | None, *, pk: str, sk_prefix: str, pk_attribute: str = "pk", index_sort: str | None = None
+) -> dict[str, Any] | None:
+    """Turn an opaque cursor back into an ExclusiveStartKey, refusing one from another tenant or list,
+    and any key but exactly the list's own (a DynamoDB request never carries attributes a caller chose)."""
     if not cursor:
         return None
+    refused = InvalidField("cursor", "is not a cursor this API returned")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise refused
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidField("cursor", "is not a cursor this API returned") from None
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise refused from None
+    expected = {"pk", "sk"} | ({pk_attribute, index_sort} - {None})
     if (
         not isinstance(plain, dict)
+        or set(plain) != expected
+        or not all(isinstance(value, str) and value for value in plain.values())
         or plain.get(pk_attribute) != pk
-        or not all(isinstance(value, str) for value in plain.values())
-        or len(plain) > 4
+        or not str(plain["sk"]).startswith(sk_prefix)
+        or (pk_attribute != "pk" and plain["pk"] != pk.rsplit("#S#", 1)[0])
     ):
-        raise InvalidField("cursor", "is not a cursor this API returned")
+        raise refused
     return {name: {"S": value} for name, value in plain.items()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -62,13 +63,30 @@ def from_domain_error(error: DomainError) -> Response[str]:
     )
 
 
+# A location part that names a field or an index; pydantic also puts the branch of a union it tried
+# (`function-after[...]`, `str`) into the location, which is no field a caller could fix.
+_FIELD_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
+
+
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(part) for part in location]
+    parts = parts[:1] + [part for part in parts[1:] if _FIELD_PART.fullmatch(part)]
     if parts and parts[0] in {"body", "query", "path", "header"}:
         source, parts = parts[0], parts[1:]
         if source != "body" and parts:
             return f"{source}.{'.'.join(parts)}"
     return ".".join(parts) or "body"
+
+
+# A validation answer stays small whatever the body: at most this many errors, each field name and
+# message cut to a length (a body of a million unknown keys must not answer with a million errors).
+MAX_ERRORS = 25
+MAX_FIELD_CHARS = 100
+MAX_MESSAGE_CHARS = 200
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def from_validation_errors(raw_errors: list[dict[str, Any]]) -> Response[str]:
@@ -77,18 +95,40 @@ def from_validation_errors(raw_errors: list[dict[str, Any]]) -> Response[str]:
     Only the location and message are kept: pydantic's `input` could echo a client secret.
     """
     errors = []
-    for raw in raw_errors:
+    if any(raw.get("type") == "json_invalid" for raw in raw_errors):
+        return problem(
+            400, "Malformed request body", "the body is not valid JSON", type_slug="malformed-body"
+        )
+    for raw in raw_errors[:MAX_ERRORS]:
         location = raw.get("loc", ())
         message = str(raw.get("msg", "is invalid"))
-        if raw.get("type") == "json_invalid":
-            return problem(
-                400, "Malformed request body", "the body is not valid JSON", type_slug="malformed-body"
-            )
         if raw.get("type") == "missing":
             message = "is required"
-        errors.append({"field": _field_name(location), "message": message})
-    detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors) or "invalid request"
+        errors.append(
+            {
+                "field": _cut(_field_name(location), MAX_FIELD_CHARS),
+                "message": _cut(message, MAX_MESSAGE_CHARS),
+            }
+        )
+    detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors[:5]) or "invalid request"
+    if len(raw_errors) > MAX_ERRORS:
+        detail += f" (and {len(raw_errors) - MAX_ERRORS} more errors not listed)"
+    elif len(errors) > 5:
+        detail += f" (and {len(errors) - 5} more, in errors)"
     return problem(422, "Invalid request", detail, type_slug="validation-error", errors=errors)
+
+
+def http_api_result(response: Response[str]) -> dict[str, Any]:
+    """A Response as an HTTP API (payload v2) result, for answers given before the resolver runs."""
+    return {
+        "statusCode": response.status_code,
+        "headers": {
+            "Content-Type": response.content_type or PROBLEM_CONTENT_TYPE,
+            **(response.headers or {}),
+        },
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
 
 
 def internal_error(request_id: str | None) -> Response[str]:

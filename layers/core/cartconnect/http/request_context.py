@@ -10,6 +10,25 @@ from cartconnect.errors import Forbidden
 from cartconnect.settings import get_settings
 
 MAX_TENANT_LENGTH = 128
+# Besides letters and digits (any script), a tenant id may hold these; it starts with a letter or
+# digit. No spaces, brackets, angle brackets, quotes, control or format characters: API Gateway
+# renders a claim that is not a string as text (null as `<nil>`, a list as `[a b]`, an object as
+# `map[a:b]`, a boolean as `true`), and none of those may become a tenant that many tokens share.
+TENANT_PUNCTUATION = frozenset("._:@+=/~-|#")
+_RENDERED_BOOLEANS = frozenset({"true", "false"})
+
+
+def is_valid_tenant(tenant: str) -> bool:
+    return (
+        0 < len(tenant) <= MAX_TENANT_LENGTH
+        and tenant.lower() not in _RENDERED_BOOLEANS
+        and _is_letter_or_digit(tenant[0])
+        and all(_is_letter_or_digit(char) or char in TENANT_PUNCTUATION for char in tenant)
+    )
+
+
+def _is_letter_or_digit(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LN"
 
 
 def tenant_of(event: APIGatewayProxyEventV2) -> str:
@@ -19,8 +38,11 @@ def tenant_of(event: APIGatewayProxyEventV2) -> str:
     tenant = claims.get(claim)
     if not isinstance(tenant, str) or not tenant.strip():
         raise Forbidden(f"the access token carries no {claim!r} claim naming a tenant")
-    if len(tenant) > MAX_TENANT_LENGTH or any(unicodedata.category(char) == "Cc" for char in tenant):
-        raise Forbidden(f"the access token's {claim!r} claim is not a valid tenant name")
+    if not is_valid_tenant(tenant):
+        raise Forbidden(
+            f"the access token's {claim!r} claim is not a valid tenant id: at most {MAX_TENANT_LENGTH} "
+            f"letters, digits and {''.join(sorted(TENANT_PUNCTUATION))}, starting with a letter or digit"
+        )
     return tenant
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import (
@@ -19,18 +20,21 @@ from pydantic.json_schema import SkipJsonSchema
 
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
 from cartconnect.domain.iclient import IClient
+from cartconnect.domain.store_limits import StoreLimits
 from cartconnect.scopes import SCOPES, Scope
 
 SECRET_MASK = "********"
 
 
-# Refused in names and secrets: control characters (C0, DEL, C1) and the invisible format characters of the
+# Refused in names and secrets: control characters (C0, DEL, C1), the invisible format characters of the
 # Basic Multilingual Plane (Unicode category Cf: soft hyphen, zero-width and bidirectional controls, word
-# joiners, BOM, ...). One class, used both to validate and as the documented `pattern`, so the OpenAPI
+# joiners, BOM, ...) and every separator but the plain space (line and paragraph separators U+2028/9,
+# no-break and other-width spaces). One class, used both to validate and as the documented `pattern`, so the OpenAPI
 # description says exactly what is refused (and it does not change with the runtime's Unicode version).
 _NOT_PRINTABLE = (
     r"\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
     r"\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    r"\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 PRINTABLE_PATTERN = rf"^[^{_NOT_PRINTABLE}]*$"
 # A name: printable, and not only white space (names are trimmed, then must not be empty).
@@ -40,19 +44,27 @@ _PRINTABLE = re.compile(PRINTABLE_PATTERN)
 
 def _printable(value: str) -> str:
     if not _PRINTABLE.fullmatch(value):
-        raise ValueError("must not contain control characters")
+        raise ValueError("must not contain control, invisible or separator characters other than a space")
     return value
 
 
+def _name(value: str) -> str:
+    # NFC: `é` and `e` + U+0301 are one name, for the uniqueness check as for display.
+    return unicodedata.normalize("NFC", _printable(value))
+
+
 def _printable_secret(value: SecretStr) -> SecretStr:
-    _printable(value.get_secret_value())
+    secret = value.get_secret_value()
+    _printable(secret)
+    if not secret.strip():
+        raise ValueError("must not be only white space")
     return value
 
 
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_printable),
+    AfterValidator(_name),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME_PATTERN}),
 ]
 ClientId = Annotated[
@@ -71,7 +83,7 @@ ClientSecret = Annotated[
             "writeOnly": True,
             "minLength": 1,
             "maxLength": 1024,
-            "pattern": PRINTABLE_PATTERN,
+            "pattern": NAME_PATTERN,
             "description": "The store app's App secret; write-only",
         }
     ),
@@ -233,6 +245,44 @@ class ConnectionOut(BaseModel):
             created_at=connection.created_at,
             updated_at=connection.updated_at,
         )
+
+
+class StoreRateLimitOut(BaseModel):
+    calls_per_10_seconds: int | None = Field(
+        description=(
+            "The store's call limit for this app, learned from X-AC-Call-Limit on its answers and shared by "
+            "every connection to the store; null until an answer said it (5, the smallest plan's, is assumed)"
+        )
+    )
+    learned_at: datetime | None = Field(description="When the store's limit was last seen to change")
+    last_rate_limited_at: datetime | None = Field(description="The store's last 429 answer to cartconnect")
+    not_before: datetime | None = Field(
+        description="Nobody calls the store before this (its last Retry-After plus a margin); null if nothing waits"
+    )
+
+    @classmethod
+    def of(cls, limits: StoreLimits, now: datetime) -> StoreRateLimitOut:
+        blocked = _from_ms(limits.blocked_until_ms)
+        return cls(
+            calls_per_10_seconds=limits.calls_per_10_seconds,
+            learned_at=_from_ms(limits.learned_at_ms),
+            last_rate_limited_at=_from_ms(limits.last_rate_limited_at_ms),
+            not_before=blocked if blocked is not None and blocked > now else None,
+        )
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, tz=UTC) if value is not None else None
+
+
+class ConnectionDetailOut(ConnectionOut):
+    store_rate_limit: StoreRateLimitOut = Field(
+        description="What cartconnect knows of the store's rate limit"
+    )
+
+    @classmethod
+    def of_detail(cls, connection: Connection, limits: StoreLimits, now: datetime) -> ConnectionDetailOut:
+        return cls(**dict(ConnectionOut.of(connection)), store_rate_limit=StoreRateLimitOut.of(limits, now))
 
 
 class CreatedConnectionOut(ConnectionOut):

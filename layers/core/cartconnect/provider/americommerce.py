@@ -85,13 +85,21 @@ class CallLimit:
 
 
 @dataclass(frozen=True)
-class StoreInfo:
-    """The first store of GET /api/v1/stores (enough for a "test connection")."""
+class StoreAnswer:
+    """What every answer of a store says about its rate limit, whatever the endpoint."""
 
-    store_id: int | None
-    name: str | None
-    domain_name: str | None
-    total_count: int
+    status_code: int
+    call_limit: CallLimit | None
+    retry_after_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A 2xx answer to a read with the access token: the token works. The store's name when the
+    answer names one (GET /api/v1/stores)."""
+
+    status_code: int
+    store_name: str | None
     call_limit: CallLimit | None
 
 
@@ -134,6 +142,7 @@ class AmeriCommerceClient:
 
     `http` defaults to the process-wide client; `timeout` defaults to connect 3 s / read 10 s and is
     applied per request (so tests can shorten it). `clock` returns aware UTC now (for Retry-After).
+    `on_answer` hears about every answer (the store's call limit, 429s) before it is judged.
     """
 
     def __init__(
@@ -142,10 +151,12 @@ class AmeriCommerceClient:
         http: httpx2.Client | None = None,
         timeout: httpx2.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_answer: Callable[[StoreAnswer], None] | None = None,
     ) -> None:
         self._http = http
         self._timeout = timeout
         self._clock = clock
+        self._on_answer = on_answer
 
     # -- OAuth ---------------------------------------------------------------------------------
 
@@ -195,33 +206,22 @@ class AmeriCommerceClient:
 
     # -- REST API ------------------------------------------------------------------------------
 
-    def get_store(self, base_url: str, access_token: str) -> StoreInfo:
-        """GET /api/v1/stores with X-AC-Auth-Token (needs the `system` scope).
+    def probe(self, base_url: str, access_token: str, path: str) -> ProbeResult:
+        """GET `path` (under /api/v1, with its query) with X-AC-Auth-Token: any 2xx means the token
+        works. The store's name is read from either documented shape of /api/v1/stores
+        (`{"total_count", "stores": [...]}` or a bare store object); any other body is fine too.
 
-        Raises AccessTokenRejected (401), RateLimited (429), RequestRejected (other 4xx),
-        ProviderUnavailable, ProviderResponseError.
+        Raises AccessTokenRejected (401), RateLimited (429), RequestRejected (other 4xx, 403
+        included), ProviderUnavailable, ProviderResponseError (a redirect, an oversized body).
         """
-        endpoint = "stores"
-        headers = {"X-AC-Auth-Token": access_token, "Accept": "application/json"}
-        answer = self._send(endpoint, "GET", _origin(base_url) + STORES_PATH, headers, None)
-        sensitive = (access_token,)
-        self._raise_for_status(endpoint, answer, sensitive, api=True)
-        data = self._json_object(endpoint, answer)
-        stores = data.get("stores")
-        if not isinstance(stores, list):
-            raise ProviderResponseError(endpoint, "no stores list", status_code=answer.status_code)
-        total = data.get("total_count", len(stores))
-        if not isinstance(total, int) or isinstance(total, bool):
-            raise ProviderResponseError(endpoint, "total_count is not an integer", status_code=200)
-        first: Mapping[str, Any] = stores[0] if stores and isinstance(stores[0], dict) else {}
-        store_id = first.get("id")
-        name = first.get("name")
-        domain = first.get("domain_name")
-        return StoreInfo(
-            store_id=store_id if isinstance(store_id, int) and not isinstance(store_id, bool) else None,
-            name=name if isinstance(name, str) else None,
-            domain_name=domain if isinstance(domain, str) else None,
-            total_count=total,
+        endpoint = "api"
+        # The API caches GETs: no-cache asks for the store's answer now, not a cached one.
+        headers = {"X-AC-Auth-Token": access_token, "Accept": "application/json", "Cache-Control": "no-cache"}
+        answer = self._send(endpoint, "GET", _origin(base_url) + path, headers, None)
+        self._raise_for_status(endpoint, answer, (access_token,), api=True)
+        return ProbeResult(
+            status_code=answer.status_code,
+            store_name=_store_name(answer.body) if path.startswith(STORES_PATH) else None,
             call_limit=parse_call_limit(answer.headers.get("X-AC-Call-Limit")),
         )
 
@@ -278,7 +278,18 @@ class AmeriCommerceClient:
             raise ProviderUnavailable(endpoint, f"connection failed ({type(exc).__name__})") from None
         except httpx2.HTTPError as exc:  # decoding errors and the like
             raise ProviderResponseError(endpoint, f"unreadable response ({type(exc).__name__})") from None
-        return _Answer(response.status_code, response.headers, b"".join(chunks))
+        answer = _Answer(response.status_code, response.headers, b"".join(chunks))
+        if self._on_answer is not None:
+            self._on_answer(
+                StoreAnswer(
+                    answer.status_code,
+                    parse_call_limit(answer.headers.get("X-AC-Call-Limit")),
+                    parse_retry_after(answer.headers.get("Retry-After"), self._clock())
+                    if answer.status_code == 429
+                    else None,
+                )
+            )
+        return answer
 
     def _raise_for_status(
         self, endpoint: str, answer: _Answer, sensitive: tuple[str, ...], *, api: bool
@@ -356,3 +367,16 @@ class AmeriCommerceClient:
             refresh_token=refresh or fallback_refresh,
             expires_at=expires_at,
         )
+
+
+def _store_name(body: bytes) -> str | None:
+    """The first store's name in a /stores answer of either documented shape; None otherwise."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("stores"), list):
+        stores = data["stores"]
+        data = stores[0] if stores else None
+    name = data.get("name") if isinstance(data, dict) else None
+    return (name.strip()[:200] or None) if isinstance(name, str) else None

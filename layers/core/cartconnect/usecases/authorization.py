@@ -24,7 +24,7 @@ from cartconnect.observability import logger
 from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.provider.errors import GrantRefused, ProviderError
 from cartconnect.settings import get_settings
-from cartconnect.usecases import token_pair
+from cartconnect.usecases import store_budget, token_pair
 from cartconnect.usecases.authorize_links import now_epoch as _now
 from cartconnect.usecases.authorize_redirect import STATE_IN_REDIRECT, FlowRefused, cookie_name
 
@@ -112,7 +112,7 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
         base_url = hosts.safe_store_base_url(state.subdomain, settings)
         client_secret = iclient_secret.read(iclient.secret)
         issued_at = utc_now()
-        tokens = AmeriCommerceClient().exchange_code(
+        tokens = AmeriCommerceClient(on_answer=store_budget.learning(state.subdomain)).exchange_code(
             base_url,
             client_id=state.client_id,
             client_secret=client_secret,

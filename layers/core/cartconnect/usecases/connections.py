@@ -6,9 +6,10 @@ import dataclasses
 from typing import Any
 
 from cartconnect import hosts
-from cartconnect.adapters import connection_repository, events
+from cartconnect.adapters import connection_repository, events, store_rate_limiter
 from cartconnect.clock import utc_now
 from cartconnect.domain.connection import AUTHORIZATION_FIELDS, Connection, ConnectionStatus
+from cartconnect.domain.store_limits import StoreLimits
 from cartconnect.errors import InvalidField
 from cartconnect.ids import new_id
 from cartconnect.observability import logger
@@ -82,6 +83,12 @@ def get(tenant: str, connection_id: str) -> Connection:
     if connection is None:
         raise connection_repository.not_found(connection_id)
     return connection
+
+
+def get_with_store_limits(tenant: str, connection_id: str) -> tuple[Connection, StoreLimits]:
+    """The connection, and what is known of its store's rate limit (shared by every connection to it)."""
+    connection = get(tenant, connection_id)
+    return connection, store_rate_limiter.limits(connection.subdomain)
 
 
 def list_page(

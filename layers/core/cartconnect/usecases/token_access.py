@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cartconnect import clock, hosts
-from cartconnect.adapters import connection_repository, refresh_repository, store_rate_limiter, token_vault
+from cartconnect import clock, hosts, store_probes
+from cartconnect.adapters import connection_repository, refresh_repository, token_vault
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
 from cartconnect.errors import AuthorizationRequired, RefreshFailed, TryLater
 from cartconnect.observability import add_metric, logger
@@ -25,7 +25,7 @@ from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.provider.errors import AccessTokenRejected, ProviderError, RateLimited, RequestRejected
 from cartconnect.refresh_schedule import needs_refresh
 from cartconnect.settings import get_settings
-from cartconnect.usecases import authorize_links, token_refresh
+from cartconnect.usecases import authorize_links, store_budget, token_refresh
 from cartconnect.usecases.token_refresh import Outcome, RefreshResult
 
 # Waiting for another caller's refresh: poll the item this often, for at most this many rounds.
@@ -217,40 +217,48 @@ def refresh_now(tenant: str, connection_id: str, *, origin: str, deadline: float
 
 
 def _probe(connection: Connection, access_token: str, deadline: float) -> LastTest:
-    """GET /api/v1/stores with the token, within the store's call budget."""
+    """The read the granted scopes allow (store_probes.py) with the token, within the store's budget."""
     now = clock.utc_now()
     try:
         base_url = hosts.safe_store_base_url(connection.subdomain, get_settings())
     except hosts.UnsafeStoreHost as error:
         return LastTest(False, now, None, f"the store host is refused: {error.message}")
-    for _ in range(token_refresh.BUDGET_WAITS):
-        wait = store_rate_limiter.try_acquire(connection.subdomain, now=time.time())
-        if wait is None:
-            break
-        if token_refresh.monotonic() + wait + token_refresh.ATTEMPT_BUDGET_SECONDS > deadline:
-            raise TryLater(
-                "the store's call budget is spent for now; retry shortly", retry_after_seconds=wait
-            )
-        token_refresh.sleep(wait)
-    else:
-        raise TryLater("the store's call budget is spent for now; retry shortly", retry_after_seconds=1)
-    client = AmeriCommerceClient(timeout=token_refresh.store_timeout)
+    wait = store_budget.spend(
+        connection.subdomain,
+        deadline=deadline,
+        attempt_budget_seconds=token_refresh.ATTEMPT_BUDGET_SECONDS,
+        sleep=token_refresh.sleep,
+        monotonic=token_refresh.monotonic,
+    )
+    if wait is not None:
+        raise TryLater("the store's call budget is spent for now; retry shortly", retry_after_seconds=wait)
+    probe = store_probes.probe_for(connection.scopes)
+    client = AmeriCommerceClient(
+        timeout=token_refresh.store_timeout, on_answer=store_budget.learning(connection.subdomain)
+    )
     started = token_refresh.monotonic()
     try:
-        info = client.get_store(base_url, access_token)
+        answer = client.probe(base_url, access_token, probe.path)
     except AccessTokenRejected:
         raise
     except ProviderError as error:
         detail = error.detail
         if isinstance(error, RequestRejected) and error.status_code == 403:
-            detail += "; the stores endpoint needs the `system` scope"
+            detail = store_probes.refused_because(probe) + (
+                f" (the store said: {error.provider_message})" if error.provider_message else ""
+            )
         if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
             detail += f"; retry after {error.retry_after_seconds:.0f} s"
         return LastTest(False, clock.utc_now(), error.status_code, detail)
     finally:
         add_metric("StoreCallLatency", MetricUnit.Milliseconds, (token_refresh.monotonic() - started) * 1000)
-    name = info.name
-    return LastTest(True, clock.utc_now(), 200, "GET /api/v1/stores answered 200 with the access token", name)
+    return LastTest(
+        True,
+        clock.utc_now(),
+        answer.status_code,
+        f"{probe.label} answered {answer.status_code} with the access token",
+        answer.store_name,
+    )
 
 
 def test_connection(tenant: str, connection_id: str, *, origin: str, deadline: float) -> LastTest:

@@ -37,7 +37,6 @@ from cartconnect.adapters import (
     iclient_repository,
     iclient_secret,
     refresh_repository,
-    store_rate_limiter,
     token_vault,
 )
 from cartconnect.domain.connection import Connection, ConnectionStatus
@@ -56,7 +55,7 @@ from cartconnect.refresh_policy import (
 )
 from cartconnect.refresh_schedule import due_keys, needs_refresh
 from cartconnect.settings import get_settings
-from cartconnect.usecases import token_pair
+from cartconnect.usecases import store_budget, token_pair
 
 # The lease outlives a whole refresh: 3 store calls (connect 3 s + read 10 s each) and the waits between.
 LEASE_SECONDS = 60.0
@@ -69,8 +68,6 @@ ATTEMPT_BUDGET_SECONDS = 15.0
 PERSIST_ATTEMPTS = 6
 # An access token closer than this to its expiry is refreshed before it is handed out.
 MIN_VALIDITY = timedelta(seconds=60)
-# Waiting for the store's call budget within the lease: at most this many windows.
-BUDGET_WAITS = 3
 
 # Injection points for tests (waits become instant, store timeouts short): module attributes, read
 # at call time.
@@ -298,7 +295,7 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
 def _call_store(connection: Connection, blob: bytes | None, deadline: float) -> tuple[TokenSet, int]:
     """At most STORE_ATTEMPTS calls, each within the store's call budget and the lease."""
     call = _prepare_call(connection, blob)
-    client = AmeriCommerceClient(timeout=store_timeout)
+    client = AmeriCommerceClient(timeout=store_timeout, on_answer=store_budget.learning(call.host))
     last: Failure | None = None
     for attempt in range(1, STORE_ATTEMPTS + 1):
         _before_attempt(call.host, deadline, last, attempt)
@@ -345,17 +342,13 @@ def _before_attempt(host: str, deadline: float, last: Failure | None, attempt: i
 
 def _spend_call_budget(host: str, deadline: float) -> float | None:
     """None once a call to `host` fits the store's budget, else the seconds until it would."""
-    wait: float | None = None
-    for _ in range(BUDGET_WAITS):
-        wait = store_rate_limiter.try_acquire(host, now=time.time())
-        if wait is None:
-            return None
-        if not wait_fits(
-            wait, remaining_seconds=deadline - monotonic(), attempt_budget_seconds=ATTEMPT_BUDGET_SECONDS
-        ):
-            break
-        sleep(wait)
-    return wait
+    return store_budget.spend(
+        host,
+        deadline=deadline,
+        attempt_budget_seconds=ATTEMPT_BUDGET_SECONDS,
+        sleep=sleep,
+        monotonic=monotonic,
+    )
 
 
 # -- 4. persist ------------------------------------------------------------------------------------
