@@ -495,6 +495,11 @@ def test_a_redirect_from_the_store_is_not_followed(
         exchange(client, store, auth_id, code)
     assert info.value.status_code == 302
     assert store.calls["redirected"] == 0
+    host = store.host.split(":")[0]
+    assert f"access_token: HTTP 302: the store answered a redirect to another path on {host}" in str(
+        info.value
+    )
+    assert "/api/oauth/redirected" not in str(info.value)
 
 
 def test_even_a_redirect_following_pool_does_not_follow(store: SandboxStore, http: httpx2.Client) -> None:
