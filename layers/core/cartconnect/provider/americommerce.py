@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
-from cartconnect.http.transport import DeferredTLSTransport
+from cartconnect.http.transport import PinnedStoreTransport
 from cartconnect.provider.errors import (
     AccessTokenRejected,
     GrantRefused,
@@ -57,13 +57,15 @@ def shared_http_client() -> httpx2.Client:
     with _shared_lock:
         if _shared_client is None:
             # trust_env=False: no proxy variables and, above all, no ~/.netrc credentials. The
-            # transport is httpx2's own, its TLS half (the CA bundle) built at the first https call.
+            # transport connects only to the address each store host was checked to resolve to
+            # (hosts.safe_store_base_url), over httpx2's own transport; its TLS half (the CA bundle)
+            # is built at the first https call.
             _shared_client = httpx2.Client(
                 timeout=DEFAULT_TIMEOUT,
                 follow_redirects=False,
                 trust_env=False,
                 headers={"User-Agent": USER_AGENT},
-                transport=DeferredTLSTransport(),
+                transport=PinnedStoreTransport(),
             )
         return _shared_client
 
