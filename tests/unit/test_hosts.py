@@ -571,3 +571,23 @@ def test_custom_store_domains_are_allowed_unless_the_deployment_says_false(
     settings = Settings.from_environment({"TABLE_NAME": "t", "KMS_KEY_ID": "k", **env})
     assert settings.allow_custom_store_domains is expected
     assert Settings(table_name="t", kms_key_id="k").allow_custom_store_domains is True
+
+
+def test_the_browser_is_sent_by_policy_alone_never_after_a_dns_lookup(monkeypatch):
+    import socket
+
+    from cartconnect.hosts import UnsafeStoreHost, browser_store_base_url
+    from cartconnect.settings import Settings
+
+    def no_dns(*_args, **_kwargs):
+        raise AssertionError("the authorize redirect must not resolve the store host")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    allowed = Settings(table_name="t", kms_key_id="k", allow_custom_store_domains=True)
+    assert browser_store_base_url("www.brand.com", allowed) == "https://www.brand.com"
+    assert browser_store_base_url("localhost.cart.com", allowed) == "https://localhost.cart.com"
+    restricted = Settings(table_name="t", kms_key_id="k", allow_custom_store_domains=False)
+    with pytest.raises(UnsafeStoreHost):
+        browser_store_base_url("www.brand.com", restricted)
+    with pytest.raises(UnsafeStoreHost):
+        browser_store_base_url("127.0.0.1", allowed)

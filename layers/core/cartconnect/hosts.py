@@ -179,6 +179,26 @@ def safe_store_base_url(host: str, settings: Settings, *, resolve: Resolver = re
     return target.base_url
 
 
+def browser_store_base_url(host: str, settings: Settings) -> str:
+    """Where to send the admin's browser for a stored host: the deployment's host policy, without a
+    DNS lookup (cartconnect does not connect there; the browser does, and every later server-side
+    call is checked and pinned by safe_store_base_url). Raises UnsafeStoreHost."""
+
+    def invalid(message: str) -> InvalidField:
+        return UnsafeStoreHost("subdomain", message)
+
+    normalized, _kind = _allowed_host(
+        host,
+        allowed_suffixes=settings.allowed_store_suffixes,
+        allow_custom_domains=settings.allow_custom_store_domains,
+        insecure_hosts=settings.insecure_store_hosts,
+        invalid=invalid,
+    )
+    if normalized != host:
+        raise UnsafeStoreHost("subdomain", "is not a normalized store host")
+    return store_base_url(host, settings.insecure_store_hosts)
+
+
 def _allowed_host(
     raw: str,
     *,

@@ -83,7 +83,15 @@ def _check(ticket: Ticket | None) -> tuple[Connection, IClient, str]:
         raise FlowRefused(
             410, "This connection has no OAuth client", "Set its iClient, then ask for a new link."
         )
-    return connection, iclient, hosts.safe_store_base_url(connection.subdomain, get_settings())
+    try:
+        base_url = hosts.browser_store_base_url(connection.subdomain, get_settings())
+    except hosts.UnsafeStoreHost:
+        raise FlowRefused(
+            409,
+            "This store host is not allowed here",
+            "This deployment no longer accepts the connection's store host. Change it, then ask for a new link.",
+        ) from None
+    return connection, iclient, base_url
 
 
 def _well_formed(ticket: str) -> str:
