@@ -217,11 +217,19 @@ class _Operations:
             ),
         )
 
+        def page() -> Callable[[], Any]:
+            url = f"{env.stack.api_url}/connect/{env.new_ticket(connection_id)}"
+            return lambda: env.show_authorize_link(url)
+
+        self.add(
+            "authorize page", "GET /connect/{ticket}: what is granted, nothing spent", self.m.twice(page)
+        )
+
         def authorize() -> Callable[[], Any]:
             url = f"{env.stack.api_url}/connect/{env.new_ticket(connection_id)}"
-            return lambda: env.open_authorize_link(url)
+            return lambda: env.submit_authorize_link(url)
 
-        self.add("authorize redirect", "GET /connect/{ticket} -> 302 to the store", self.m.twice(authorize))
+        self.add("authorize redirect", "POST /connect/{ticket} -> 303 to the store", self.m.twice(authorize))
 
         def callback() -> Callable[[], Any]:
             query, cookies = env.prepared_callback(connection_id)

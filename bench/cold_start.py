@@ -42,7 +42,7 @@ TARGETS = {
 }
 REQUESTS = {
     "management": "GET /v1/connections/{id} (JWT claims)",
-    "authorize": "GET /connect/{ticket}, fresh ticket",
+    "authorize": "POST /connect/{ticket}, fresh ticket",
     "callback": "GET /oauth2/callback, valid state + cookie + auth_id + code",
     "refresh_scheduler": "one tick, one due connection",
     "refresh_worker": "SQS event, one due connection (sandbox refresh)",
@@ -217,7 +217,7 @@ class _Requests:
 
         def check(result: dict[str, Any]) -> str | None:
             location = (result.get("headers") or {}).get("Location", "")
-            ok = result.get("statusCode") == 302 and "/api/oauth?" in location
+            ok = result.get("statusCode") == 303 and "/api/oauth?" in location
             return None if ok else f"answered {result.get('statusCode')}"
 
         return self.env.authorize_event(ticket), check

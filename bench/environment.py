@@ -215,11 +215,21 @@ class BenchEnvironment:
         response.raise_for_status()
         return str(response.json()["authorize_url"]).rsplit("/", 1)[1]
 
-    def open_authorize_link(self, authorize_url: str) -> tuple[str, list[str]]:
-        """The browser opens the link (authorize Lambda through the gateway): the store's consent URL
-        and the cookies it set."""
+    def show_authorize_link(self, authorize_url: str) -> httpx2.Response:
+        """The browser opens the link: the page that shows what is granted (nothing spent)."""
         response = self.browser.get(authorize_url)
-        if response.status_code != 302:
+        if response.status_code != 200:
+            raise RuntimeError(f"the link's page answered {response.status_code}: {response.text[:200]}")
+        return response
+
+    def submit_authorize_link(self, authorize_url: str) -> tuple[str, list[str]]:
+        """The admin clicks the page's button (authorize Lambda through the gateway): the store's
+        consent URL and the cookies the answer set."""
+        response = self.browser.post(
+            authorize_url,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"},
+        )
+        if response.status_code != 303:
             raise RuntimeError(f"authorize answered {response.status_code}: {response.text[:200]}")
         cookies = []
         for raw in response.headers.get_list("set-cookie"):
@@ -227,6 +237,11 @@ class BenchEnvironment:
             jar.load(raw)
             cookies += [f"{name}={morsel.value}" for name, morsel in jar.items()]
         return response.headers["location"], cookies
+
+    def open_authorize_link(self, authorize_url: str) -> tuple[str, list[str]]:
+        """The link's page, then its button: the store's consent URL and the cookies set."""
+        self.show_authorize_link(authorize_url)
+        return self.submit_authorize_link(authorize_url)
 
     def consent(self, store_url: str) -> str:
         """The store admin approves (sandbox auto-approve): the callback URL the store sends back."""
@@ -332,8 +347,9 @@ class BenchEnvironment:
         )
 
     def authorize_event(self, ticket: str) -> dict[str, Any]:
+        """The admin's POST on the link (the request that spends the ticket)."""
         return self.http_event(
-            "authorize-connect", path=f"/connect/{ticket}", path_parameters={"ticket": ticket}
+            "authorize-connect-post", path=f"/connect/{ticket}", path_parameters={"ticket": ticket}
         )
 
     def callback_event(self, query: str, cookies: list[str]) -> dict[str, Any]:

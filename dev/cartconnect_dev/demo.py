@@ -41,9 +41,13 @@ class _Browser:
         self.http = httpx2.Client(follow_redirects=False, timeout=30, trust_env=False)
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
-        header = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        response = self.http.request(method, url, headers={"Cookie": header} if header else {}, **kwargs)
+    def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx2.Response:
+        sent = dict(headers or {})
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        response = self.http.request(method, url, headers=sent, **kwargs)
         for raw in response.headers.get_list("set-cookie"):
             jar: SimpleCookie = SimpleCookie()
             jar.load(raw)
@@ -128,12 +132,31 @@ def run(out: Any = sys.stdout) -> int:
         )
 
         browser = _Browser()
-        to_store = _expect(browser.request("GET", connection["authorize_url"]), 302, "open the link")
+        link_page = _expect(browser.request("GET", connection["authorize_url"]), 200, "open the link")
+        heading = re.search(r"<h1[^>]*>([^<]+)</h1>", link_page.text)
+        granted = re.findall(r"<li><code>([^<]+)</code>", link_page.text)
+        step(
+            4,
+            f"the link's page says {heading.group(1) if heading else '?'!r}, permissions "
+            f"{', '.join(granted)} (opening it spent nothing): clicking Continue",
+        )
+        to_store = _expect(
+            browser.request(
+                "POST",
+                connection["authorize_url"],
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Sec-Fetch-Site": "same-origin",
+                },
+            ),
+            303,
+            "continue to the store",
+        )
         consent_page = _expect(browser.request("GET", to_store.headers["location"]), 200, "consent page")
         found = re.search(r'name="request_id" value="([^"]+)"', consent_page.text)
         if not found:
             raise DemoFailed("consent page: no request id in the form")
-        step(4, f"consent page on the store ({sandbox['base_url']}/api/oauth): clicking Approve")
+        step(5, f"consent page on the store ({sandbox['base_url']}/api/oauth): clicking Approve")
         approved = _expect(
             browser.request(
                 "POST",
@@ -146,13 +169,13 @@ def run(out: Any = sys.stdout) -> int:
         page = _expect(browser.request("GET", approved.headers["location"]), 200, "callback")
         title = re.search(r"<h1[^>]*>([^<]+)</h1>", page.text)
         step(
-            5,
+            6,
             f"callback: the store returned the browser; result page says {title.group(1) if title else '?'!r}",
         )
 
         stored = _expect(api.get(f"/v1/connections/{connection['id']}"), 200, "read connection").json()
         step(
-            6,
+            7,
             f"connection {stored['id']}: {stored['status']}, token version {stored['token_version']}, "
             f"expires {stored['expires_at']}, next refresh {stored['next_refresh_at']}",
         )
@@ -161,7 +184,7 @@ def run(out: Any = sys.stdout) -> int:
 
         token = api.post(f"/v1/connections/{connection['id']}/token")
         if token.status_code == 200:
-            step(7, f"access token for the platform: {_prefix(token.json()['access_token'])} (prefix only)")
+            step(8, f"access token for the platform: {_prefix(token.json()['access_token'])} (prefix only)")
     except (DemoFailed, httpx2.HTTPError) as failure:
         print(f"cartconnect-dev demo: {failure}", file=sys.stderr)
         return 1

@@ -34,8 +34,25 @@ class Browser:
     )
 
     def get(self, url: str) -> httpx2.Response:
+        return self.request("GET", url)
+
+    def post(self, url: str, data: dict[str, str] | None = None, **headers: str) -> httpx2.Response:
+        """A form submission, as the link page's button sends it (urlencoded, empty by default)."""
+        sent = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Sec-Fetch-Site": "same-origin",
+            **headers,
+        }
+        return self.request("POST", url, data=data or {}, headers=sent)
+
+    def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs
+    ) -> httpx2.Response:
+        sent = dict(headers or {})
         header = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        response = self.http.get(url, headers={"Cookie": header} if header else {})
+        if header:
+            sent["Cookie"] = header
+        response = self.http.request(method, url, headers=sent, **kwargs)
         for raw in response.headers.get_list("set-cookie"):
             jar = SimpleCookie()
             jar.load(raw)
@@ -70,10 +87,20 @@ def new_connection(
     return created.json()
 
 
+def open_link(browser: Browser, authorize_url: str) -> httpx2.Response:
+    """Open the authorize link: a page that shows what is granted, with one button; nothing spent."""
+    page = browser.get(authorize_url)
+    assert page.status_code == 200, page.text
+    assert "<form method=post><button type=submit id=continue>" in page.text
+    assert "set-cookie" not in page.headers
+    return page
+
+
 def to_store(browser: Browser, authorize_url: str) -> httpx2.Response:
-    """Open the authorize link: the gateway answers 302 to the store's consent page."""
-    response = browser.get(authorize_url)
-    assert response.status_code == 302, response.text
+    """Open the authorize link and click its button: the POST answers 303 to the store's consent page."""
+    open_link(browser, authorize_url)
+    response = browser.post(authorize_url)
+    assert response.status_code == 303, response.text
     return response
 
 

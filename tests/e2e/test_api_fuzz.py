@@ -59,8 +59,8 @@ FUZZ_SETTINGS = settings(
     print_blob=False,
 )
 
-# Store hosts the local stack accepts (AllowCustomStoreDomains=false: hosts under cart.com and
-# americommerce.com), spelled as a client may send them.
+# Store hosts the local stack accepts without a DNS lookup (hosts under cart.com and americommerce.com;
+# a custom domain would be resolved), spelled as a client may send them.
 VALID_STORE_HOSTS = ("fuzz-store.cart.com", "https://Fuzz-Shop.AmeriCommerce.com/", "shop-2.cart.com")
 
 
@@ -165,9 +165,10 @@ def _make_positive_valid(case: Any, draw: Callable[..., Any], seeded: dict[str, 
             case.path_parameters[name] = seeded[name]
     body = case.body
     if isinstance(body, dict) and case.operation.path.startswith("/v1/connections"):
-        # The store host must be under an allowed store domain (AllowCustomStoreDomains, a deployment
-        # parameter; a custom domain must also resolve to public addresses). That is policy, not syntax, and
-        # cannot be in the static document: a generated host is replaced with an allowed one.
+        # The store host must be under an allowed store domain or, unless the deployment sets
+        # AllowCustomStoreDomains=false, a custom domain that resolves to public addresses. That is policy
+        # and DNS, not syntax, and cannot be in the static document: a generated host is replaced with an
+        # allowed one (that needs no DNS lookup).
         if "subdomain" in body:
             body["subdomain"] = draw(st.sampled_from(VALID_STORE_HOSTS), label="store host")
         # callback_url must be listed in AllowedCallbackUrls (deployment configuration) or be this

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
-from flow import APP_ID, APP_SECRET, Browser, api, authorize, consent, new_connection, to_store
+from flow import APP_ID, APP_SECRET, Browser, api, authorize, consent, new_connection, open_link, to_store
 
 
 def _get(stack, tenant, connection_id) -> dict:
@@ -290,23 +290,124 @@ def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, s
     connection = new_connection(local_stack, sandbox, tenant)
     link = connection["authorize_url"]
     browser = Browser()
-    assert browser.get(link).status_code == 302
-    used = browser.get(link)
-    assert used.status_code == 410 and used.headers["content-type"].startswith("text/html")
-    assert browser.get(link.rsplit("/", 1)[0] + "/not-a-ticket").status_code == 400
+    assert browser.post(link).status_code == 303
+    for method in (browser.get, browser.post):  # the page and the button say the same
+        used = method(link)
+        assert used.status_code == 410 and used.headers["content-type"].startswith("text/html")
+        assert "already used" in used.text and "<form" not in used.text
+        assert "form-action 'none'" in used.headers["content-security-policy"]
+        assert method(link.rsplit("/", 1)[0] + "/not-a-ticket").status_code == 400
 
     client = api(local_stack, tenant)
     first = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
     second = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
-    assert Browser().get(first).status_code == 410  # voided by the newer link
-    assert Browser().get(second).status_code == 302
+    for method in ("GET", "POST"):
+        replaced = Browser().request(method, first)
+        assert replaced.status_code == 410 and "replaced" in replaced.text  # voided by the newer link
+    assert Browser().get(second).status_code == 200
+    assert Browser().post(second).status_code == 303
     from cartconnect.usecases import authorize_redirect
 
     third = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
-    monkeypatch.setattr(authorize_redirect, "_now", lambda: 10**10)
-    assert Browser().get(third).status_code == 410  # expired
+    fourth = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
+    with monkeypatch.context() as late:
+        late.setattr(authorize_redirect, "_now", lambda: 10**10)
+        for method, expired_link in (("GET", third), ("POST", fourth)):
+            expired = Browser().request(method, expired_link)
+            assert expired.status_code == 410 and "expired" in expired.text
     other_tenant = api(local_stack, f"{tenant}-other")
     assert other_tenant.post(f"/v1/connections/{connection['id']}/authorize-link").status_code == 404
+
+
+@pytest.fixture
+def table_writes(monkeypatch):
+    """Every DynamoDB write the in-process functions make from now on, by operation name."""
+    from cartconnect.adapters import table
+
+    writes: list[str] = []
+    real_client = table.client
+    writing = {"put_item", "delete_item", "update_item", "transact_write_items", "batch_write_item"}
+
+    class Counting:
+        def __init__(self, client) -> None:
+            self._client = client
+
+        def __getattr__(self, name: str):
+            if name in writing:
+                writes.append(name)
+            return getattr(self._client, name)
+
+    monkeypatch.setattr(table, "client", lambda: Counting(real_client()))
+    return writes
+
+
+def test_opening_the_link_spends_nothing_and_shows_what_is_granted(
+    local_stack, sandbox, tenant, table_writes
+):
+    connection = new_connection(local_stack, sandbox, tenant, scopes=("read_orders", "system"))
+    link = connection["authorize_url"]
+    ticket = link.rsplit("/", 1)[1]
+    table_writes.clear()
+    for _ in range(5):  # a chat app's preview, a mail scanner, the admin reloading the page
+        page = open_link(Browser(), link)
+    assert table_writes == []
+    headers = page.headers
+    assert headers["cache-control"] == "no-store" and headers["referrer-policy"] == "no-referrer"
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    csp = headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "base-uri 'none'" in csp
+    assert re.search(r"style-src 'sha256-[A-Za-z0-9+/=]+'", csp)
+    # The form posts here, and its 303 may only lead to this connection's store.
+    assert f"form-action 'self' {sandbox.base_url};" in csp
+    assert "<script" not in page.text and "set-cookie" not in headers
+    assert ticket not in page.text  # the form has no action: it posts to the page's own URL
+    assert sandbox.host in page.text and APP_ID in page.text
+    assert "<code>read_orders</code>" in page.text and "<code>system</code>" in page.text
+
+    browser = Browser()
+    redirect = browser.post(link)
+    assert redirect.status_code == 303
+    assert redirect.headers["location"].startswith(f"{sandbox.base_url}/api/oauth?")
+    assert sorted(table_writes) == ["delete_item", "put_item"]  # the ticket spent, the state recorded
+    assert browser.get(consent(browser, sandbox, redirect.headers["location"])).status_code == 200
+    assert _get(local_stack, tenant, connection["id"])["status"] == "active"
+
+
+def test_head_writes_nothing(local_stack, sandbox, tenant, table_writes):
+    connection = new_connection(local_stack, sandbox, tenant)
+    table_writes.clear()
+    head = Browser().request("HEAD", connection["authorize_url"])
+    assert head.status_code in (200, 404)  # 404 when the gateway has no HEAD route (API Gateway)
+    assert table_writes == []
+    assert Browser().post(connection["authorize_url"]).status_code == 303
+
+
+def test_the_post_takes_a_form_body_and_refuses_cross_site_submissions(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    link = connection["authorize_url"]
+    for site in ("cross-site", "same-site"):
+        refused = Browser().post(link, data={"anything": "x"}, **{"Sec-Fetch-Site": site})
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers
+        assert "location" not in refused.headers
+    # Nothing was spent: the admin's own submission (any urlencoded body, or none) still works.
+    browser = Browser()
+    redirect = browser.post(link, data={"continue": "1"})
+    assert redirect.status_code == 303 and redirect.headers["location"].startswith(sandbox.base_url)
+    assert [name[:15] for name in browser.cookies] == ["__Host-cc_auth_"]
+
+
+def test_concurrent_submissions_spend_the_ticket_once(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    barrier = threading.Barrier(8)
+
+    def submit(_: int) -> int:
+        browser = Browser()
+        barrier.wait()
+        return browser.post(connection["authorize_url"]).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = Counter(pool.map(submit, range(8)))
+    assert statuses == {303: 1, 410: 7}
 
 
 def test_reauthorization_keeps_the_old_token_until_the_new_one_is_stored(

@@ -71,7 +71,12 @@ def test_demo_runs_the_whole_flow(dev_stack):  # noqa: F811
     result = dev_stack.cli("demo")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "done: tenant" in result.stdout
-    assert re.search(r"^6\. connection con_\w+: active", result.stdout, flags=re.M)
+    assert re.search(
+        r"^4\. the link's page says 'Connect the store [^']+', permissions read_orders, system",
+        result.stdout,
+        flags=re.M,
+    )
+    assert re.search(r"^7\. connection con_\w+: active", result.stdout, flags=re.M)
     # No secret beyond a prefix: the sandbox app secret and full tickets never appear.
     assert "sandbox-app-secret" not in result.stdout
     assert not re.search(r"[0-9a-f]{64}", result.stdout)
@@ -90,8 +95,11 @@ def test_sandbox_snippet_prints_a_working_authorize_link(dev_stack):  # noqa: F8
     link = result.stdout.strip()
     assert link.startswith(f"{dev_stack.api_url}/connect/")
     opened = httpx2.get(link, follow_redirects=False, timeout=30)
-    assert opened.status_code == 302
-    assert opened.headers["location"].startswith(f"http://{sandbox_host}/api/oauth?client_id=10001&")
+    assert opened.status_code == 200  # the page that shows what is granted, with one button
+    assert sandbox_host in opened.text and "10001" in opened.text and "<form method=post>" in opened.text
+    clicked = httpx2.post(link, follow_redirects=False, timeout=30)
+    assert clicked.status_code == 303
+    assert clicked.headers["location"].startswith(f"http://{sandbox_host}/api/oauth?client_id=10001&")
 
 
 def test_env_lets_boto3_inspect_the_running_stacks_secrets(dev_stack):  # noqa: F811

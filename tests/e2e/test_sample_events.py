@@ -15,6 +15,7 @@ SCHEDULED_EVENTS = [path for path in EVENTS if path.parent.name == "refresh"]
 # What each sample answers on an empty stack (the ids in the samples do not exist there).
 EXPECTED = {
     "authorize-connect.json": 410,
+    "authorize-connect-post.json": 410,
     "callback-store-denied.json": 400,
     "management-authorize-link.json": 404,
     "management-create-connection.json": 422,

@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 
+from cartconnect import hosts
+from cartconnect.http.transport import UncheckedStoreHost
 from cartconnect.provider import (
     AccessTokenRejected,
     AmeriCommerceClient,
@@ -26,6 +28,7 @@ from cartconnect.provider import (
     TokenSet,
     build_authorize_url,
 )
+from cartconnect.settings import Settings
 from cartconnect_dev.sandbox_store import SandboxStore
 
 CLIENT_ID = "12345"
@@ -495,6 +498,11 @@ def test_a_redirect_from_the_store_is_not_followed(
         exchange(client, store, auth_id, code)
     assert info.value.status_code == 302
     assert store.calls["redirected"] == 0
+    host = store.host.split(":")[0]
+    assert f"access_token: HTTP 302: the store answered a redirect to another path on {host}" in str(
+        info.value
+    )
+    assert "/api/oauth/redirected" not in str(info.value)
 
 
 def test_even_a_redirect_following_pool_does_not_follow(store: SandboxStore, http: httpx2.Client) -> None:
@@ -509,10 +517,22 @@ def test_even_a_redirect_following_pool_does_not_follow(store: SandboxStore, htt
 
 
 def test_the_default_shared_client_works(store: SandboxStore, http: httpx2.Client) -> None:
+    # The shared client connects only to hosts checked in this context (the dev-only insecure host
+    # here: exempt from resolving, reached as given).
+    settings = Settings(table_name="t", kms_key_id="k", insecure_store_hosts=(store.host,))
+    base_url = hosts.safe_store_base_url(store.host, settings)
     tokens = connect(AmeriCommerceClient(), store, http)
-    assert (
-        AmeriCommerceClient().probe(store.base_url, tokens.access_token, STORES).store_name == "Sandbox Store"
-    )
+    assert AmeriCommerceClient().probe(base_url, tokens.access_token, STORES).store_name == "Sandbox Store"
+
+
+def test_the_default_shared_client_refuses_an_unchecked_host(store: SandboxStore) -> None:
+    token = hosts._pinned.set(None)
+    try:
+        with pytest.raises(UncheckedStoreHost):
+            AmeriCommerceClient().probe(store.base_url, "token", STORES)
+    finally:
+        hosts._pinned.reset(token)
+    assert store.calls.get("stores", 0) == 0
 
 
 # -- REST API -------------------------------------------------------------------------------------

@@ -1,22 +1,26 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cartconnect import hosts
 from cartconnect.errors import DomainError, InvalidField
 from cartconnect.hosts import (
+    StoreTarget,
     UnsafeStoreHost,
     ensure_safe_to_connect,
     normalize_store_host,
+    pinned_target,
     resolve_addresses,
     safe_store_base_url,
     store_base_url,
 )
+from cartconnect.settings import Settings
 
 SUFFIXES = ("americommerce.com", "cart.com")
 INSECURE = ("127.0.0.1:8765",)
@@ -378,9 +382,48 @@ def test_ensure_safe_to_connect_catches_dns_rebinding() -> None:
 
 
 def test_ensure_safe_to_connect_passes_safe_hosts() -> None:
-    ensure_safe_to_connect("celigo.cart.com", resolve=no_dns, **CONNECT)  # type: ignore[arg-type]
-    ensure_safe_to_connect("127.0.0.1:8765", resolve=no_dns, **CONNECT)  # type: ignore[arg-type]
-    ensure_safe_to_connect("shop.example.com", resolve=answers(PUBLIC_V4), **CONNECT)  # type: ignore[arg-type]
+    provider = ensure_safe_to_connect("celigo.cart.com", resolve=answers(PUBLIC_V4), **CONNECT)  # type: ignore[arg-type]
+    assert provider == StoreTarget("celigo.cart.com", "https://celigo.cart.com", (PUBLIC_V4,))
+    # The dev-only insecure hosts are exempt: never resolved, reached as given.
+    insecure = ensure_safe_to_connect("127.0.0.1:8765", resolve=no_dns, **CONNECT)  # type: ignore[arg-type]
+    assert insecure == StoreTarget("127.0.0.1:8765", "http://127.0.0.1:8765", ())
+    assert insecure.address is None
+    custom = ensure_safe_to_connect("shop.example.com", resolve=answers(PUBLIC_V6, PUBLIC_V4), **CONNECT)  # type: ignore[arg-type]
+    assert custom.addresses == (PUBLIC_V6, PUBLIC_V4) and custom.address == PUBLIC_V6  # resolver order
+
+
+def test_the_target_keeps_each_checked_address_once_in_its_canonical_spelling() -> None:
+    target = ensure_safe_to_connect(
+        "shop.example.com",
+        resolve=answers("2606:2800:021f:cb07:6820:80da:af6b:8b2c", PUBLIC_V4, PUBLIC_V6, PUBLIC_V4),
+        **CONNECT,  # type: ignore[arg-type]
+    )
+    assert target.addresses == (PUBLIC_V6, PUBLIC_V4)
+
+
+@pytest.mark.parametrize("host", ["localhost.cart.com", "shop.americommerce.com", "shop.example.com"])
+@pytest.mark.parametrize("bad", REFUSED_ADDRESSES)
+def test_every_host_is_resolved_and_refused_at_connect_time_unless_all_public(host: str, bad: str) -> None:
+    """Provider domains too: any name can be pointed at 127.0.0.1 or the metadata service."""
+    for addresses in ([bad], [PUBLIC_V4, bad], [bad, PUBLIC_V6]):
+        lookups: list[str] = []
+
+        def resolve(name: str, addresses: list[str] = addresses, lookups: list[str] = lookups) -> list[str]:
+            lookups.append(name)
+            return addresses
+
+        with pytest.raises(UnsafeStoreHost) as info:
+            ensure_safe_to_connect(host, resolve=resolve, **CONNECT)  # type: ignore[arg-type]
+        assert "non-public address" in info.value.message
+        assert lookups == [host]  # exactly one lookup per check
+
+
+@pytest.mark.parametrize("resolve", [dns_failure, answers()])
+def test_a_provider_host_that_does_not_resolve_is_refused_at_connect_time(
+    resolve: Callable[[str], list[str]],
+) -> None:
+    with pytest.raises(UnsafeStoreHost, match="does not resolve"):
+        ensure_safe_to_connect("gone.cart.com", resolve=resolve, **CONNECT)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -465,13 +508,86 @@ def test_accepted_results_are_bare_hosts_and_idempotent(raw: str) -> None:
     assert normalize(result, **options) == result
 
 
-def test_safe_store_base_url_checks_the_host_under_the_deployments_settings() -> None:
+@pytest.fixture
+def no_pins() -> Iterator[None]:
+    token = hosts._pinned.set(None)
+    yield
+    hosts._pinned.reset(token)
+
+
+def test_safe_store_base_url_checks_the_host_under_the_deployments_settings(no_pins: None) -> None:
+    settings = Settings(table_name="t", kms_key_id="k", insecure_store_hosts=INSECURE)
+    assert safe_store_base_url("127.0.0.1:8765", settings, resolve=no_dns) == "http://127.0.0.1:8765"
+    # Custom domains are allowed by default, once they resolve to public addresses only.
+    assert safe_store_base_url("shop.example.com", settings, resolve=answers(PUBLIC_V4)) == (
+        "https://shop.example.com"
+    )
+    restricted = Settings(table_name="t", kms_key_id="k", allow_custom_store_domains=False)
+    with pytest.raises(UnsafeStoreHost, match="custom store domains are disabled"):
+        safe_store_base_url("shop.example.com", restricted, resolve=no_dns)
+    with pytest.raises(UnsafeStoreHost):
+        safe_store_base_url("127.0.0.1:8765", Settings(table_name="t", kms_key_id="k"), resolve=no_dns)
+
+
+def test_safe_store_base_url_pins_what_it_checked_and_only_that(no_pins: None) -> None:
+    settings = Settings(table_name="t", kms_key_id="k", insecure_store_hosts=INSECURE)
+    assert pinned_target("shop.example.com") is None
+    safe_store_base_url("shop.example.com", settings, resolve=answers(PUBLIC_V4))
+    assert pinned_target("shop.example.com") == StoreTarget(
+        "shop.example.com", "https://shop.example.com", (PUBLIC_V4,)
+    )
+    assert pinned_target("Shop.Example.com") == pinned_target("shop.example.com")
+    safe_store_base_url("shop.example.com", settings, resolve=answers(PUBLIC_V6))
+    assert pinned_target("shop.example.com").address == PUBLIC_V6  # type: ignore[union-attr]
+    # A refused check pins nothing new (and a host refused outright leaves no pin).
+    with pytest.raises(UnsafeStoreHost):
+        safe_store_base_url("localhost.cart.com", settings, resolve=answers("127.0.0.1"))
+    assert pinned_target("localhost.cart.com") is None
+    safe_store_base_url("127.0.0.1:8765", settings, resolve=no_dns)
+    assert pinned_target("127.0.0.1:8765") == StoreTarget("127.0.0.1:8765", "http://127.0.0.1:8765")
+
+
+def test_only_the_latest_pins_are_kept(no_pins: None) -> None:
+    settings = Settings(table_name="t", kms_key_id="k")
+    names = [f"store-{index}.cart.com" for index in range(hosts.MAX_PINNED_TARGETS + 2)]
+    for name in names:
+        safe_store_base_url(name, settings, resolve=answers(PUBLIC_V4))
+    assert pinned_target(names[0]) is None and pinned_target(names[1]) is None
+    assert all(pinned_target(name) is not None for name in names[2:])
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, True),
+        ({"ALLOW_CUSTOM_STORE_DOMAINS": ""}, True),
+        ({"ALLOW_CUSTOM_STORE_DOMAINS": "true"}, True),
+        ({"ALLOW_CUSTOM_STORE_DOMAINS": "false"}, False),
+    ],
+)
+def test_custom_store_domains_are_allowed_unless_the_deployment_says_false(
+    env: dict[str, str], expected: bool
+) -> None:
+    settings = Settings.from_environment({"TABLE_NAME": "t", "KMS_KEY_ID": "k", **env})
+    assert settings.allow_custom_store_domains is expected
+    assert Settings(table_name="t", kms_key_id="k").allow_custom_store_domains is True
+
+
+def test_the_browser_is_sent_by_policy_alone_never_after_a_dns_lookup(monkeypatch):
+    import socket
+
+    from cartconnect.hosts import UnsafeStoreHost, browser_store_base_url
     from cartconnect.settings import Settings
 
-    settings = Settings(table_name="t", kms_key_id="k", insecure_store_hosts=INSECURE)
-    assert safe_store_base_url("127.0.0.1:8765", settings) == "http://127.0.0.1:8765"
-    # Not a store suffix and custom domains are off in these settings: refused before any request.
+    def no_dns(*_args, **_kwargs):
+        raise AssertionError("the authorize redirect must not resolve the store host")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    allowed = Settings(table_name="t", kms_key_id="k", allow_custom_store_domains=True)
+    assert browser_store_base_url("www.brand.com", allowed) == "https://www.brand.com"
+    assert browser_store_base_url("localhost.cart.com", allowed) == "https://localhost.cart.com"
+    restricted = Settings(table_name="t", kms_key_id="k", allow_custom_store_domains=False)
     with pytest.raises(UnsafeStoreHost):
-        safe_store_base_url("shop.example.com", settings)
+        browser_store_base_url("www.brand.com", restricted)
     with pytest.raises(UnsafeStoreHost):
-        safe_store_base_url("127.0.0.1:8765", Settings(table_name="t", kms_key_id="k"))
+        browser_store_base_url("127.0.0.1", allowed)

@@ -2,6 +2,12 @@
 
 Every provider URL is `https://{store-host}`, so the host is the one piece of user input that chooses where
 our server sends requests (and client secrets): anything that could reach an internal address is refused.
+
+Right before connecting, a stored host is checked again and resolved once; the check's answer, a
+StoreTarget, is pinned for the current context (thread), and the store client's transport
+(cartconnect.http.transport.PinnedStoreTransport) connects only to a pinned target's checked address,
+never resolving a name itself. A name that resolves differently by the time of the connection (DNS
+rebinding) therefore cannot lead it anywhere else. See docs/decisions/0011-pinned-store-addresses.md.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from cartconnect.errors import InvalidField
 
@@ -39,6 +47,33 @@ class UnsafeStoreHost(InvalidField):
     type_slug = "unsafe-store-host"
 
 
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where requests for a stored host go, as checked right before connecting.
+
+    `host` is the stored host: the URL's host, the TLS server name (SNI), the name the certificate
+    must be valid for and the `Host` header. `addresses` are every address it resolved to, all public,
+    in the resolver's order; `address` (the first) is the one connections go to. Both are empty only
+    for the dev-only insecure hosts (CARTCONNECT_INSECURE_STORE_HOSTS), which are reached as given.
+    """
+
+    host: str
+    base_url: str
+    addresses: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str | None:
+        return self.addresses[0] if self.addresses else None
+
+
+# The targets checked in this context (a thread, or an asyncio task), by host; the most recent last.
+# Few use cases talk to more than one store, so a handful is plenty; older ones are dropped.
+MAX_PINNED_TARGETS = 16
+_pinned: ContextVar[dict[str, StoreTarget] | None] = ContextVar(
+    "cartconnect_pinned_store_targets", default=None
+)
+
+
 def resolve_addresses(host: str) -> list[str]:
     """Every IPv4 and IPv6 address `host` resolves to (raises OSError when it does not resolve)."""
     infos = socket.getaddrinfo(host, 443, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM)
@@ -47,6 +82,21 @@ def resolve_addresses(host: str) -> list[str]:
         if family in (socket.AF_INET, socket.AF_INET6) and str(sockaddr[0]) not in addresses:
             addresses.append(str(sockaddr[0]))
     return addresses
+
+
+def pin(target: StoreTarget) -> None:
+    """Let connections to `target.host` made in this context go to the target's checked address."""
+    pins = dict(_pinned.get() or {})
+    pins.pop(target.host, None)
+    pins[target.host] = target
+    while len(pins) > MAX_PINNED_TARGETS:
+        del pins[next(iter(pins))]
+    _pinned.set(pins)
+
+
+def pinned_target(host: str) -> StoreTarget | None:
+    """The target last checked for `host` (a URL's host[:port]) in this context, None when unchecked."""
+    return (_pinned.get() or {}).get(host.lower())
 
 
 def store_base_url(host: str, insecure_hosts: tuple[str, ...]) -> str:
@@ -63,28 +113,24 @@ def normalize_store_host(
     resolve: Resolver = resolve_addresses,
     field: str = "subdomain",
 ) -> str:
-    """The lower-cased host alone, from a bare host or a pasted https URL; InvalidField when unsafe."""
+    """The lower-cased host alone, from a bare host or a pasted https URL; InvalidField when unsafe.
+
+    A custom domain must already resolve to public addresses only (early feedback on a typo); hosts
+    under the provider's domains are not resolved here. Every host is resolved and checked again
+    right before each connection (ensure_safe_to_connect)."""
 
     def invalid(message: str) -> InvalidField:
         return InvalidField(field, message)
 
-    text = raw.strip()
-    insecure = _match_insecure(text, insecure_hosts)
-    if insecure is not None:
-        return insecure
-    host = _authority(text, invalid).lower()
-    _check_host_name(host, invalid)
-
-    suffixes = tuple(suffix.lower().strip(".") for suffix in allowed_suffixes)
-    if any(host.endswith("." + suffix) for suffix in suffixes if suffix):
-        return host
-    if host in suffixes:
-        # The provider's own site is not a store: stores live at `{store}.cart.com`.
-        raise invalid(f"must be a store's host under {host}, such as yourstore.{host}")
-    if not allow_custom_domains:
-        allowed = ", ".join(f"*.{suffix}" for suffix in suffixes) or "none"
-        raise invalid(f"custom store domains are disabled in this deployment; allowed hosts: {allowed}")
-    _check_resolves_publicly(host, resolve, invalid)
+    host, kind = _allowed_host(
+        raw,
+        allowed_suffixes=allowed_suffixes,
+        allow_custom_domains=allow_custom_domains,
+        insecure_hosts=insecure_hosts,
+        invalid=invalid,
+    )
+    if kind == "custom":
+        _public_addresses(host, resolve, invalid)
     return host
 
 
@@ -95,32 +141,90 @@ def ensure_safe_to_connect(
     allow_custom_domains: bool,
     insecure_hosts: tuple[str, ...],
     resolve: Resolver = resolve_addresses,
-) -> None:
-    """Re-check a stored host right before connecting: settings may have changed and DNS may have moved."""
-    try:
-        normalized = normalize_store_host(
-            host,
-            allowed_suffixes=allowed_suffixes,
-            allow_custom_domains=allow_custom_domains,
-            insecure_hosts=insecure_hosts,
-            resolve=resolve,
-        )
-    except InvalidField as exc:
-        raise UnsafeStoreHost(exc.field, exc.message) from None
+) -> StoreTarget:
+    """Re-check a stored host right before connecting (settings may have changed and DNS may have moved),
+    resolving it exactly once, provider domains included: `localhost.cart.com` may well resolve to
+    127.0.0.1. Raises UnsafeStoreHost unless every address it resolves to is public."""
+
+    def invalid(message: str) -> InvalidField:
+        return UnsafeStoreHost("subdomain", message)
+
+    normalized, kind = _allowed_host(
+        host,
+        allowed_suffixes=allowed_suffixes,
+        allow_custom_domains=allow_custom_domains,
+        insecure_hosts=insecure_hosts,
+        invalid=invalid,
+    )
     if normalized != host:
         raise UnsafeStoreHost("subdomain", "is not a normalized store host")
+    if kind == "insecure":
+        return StoreTarget(host, store_base_url(host, insecure_hosts))
+    addresses = _public_addresses(host, resolve, invalid)
+    return StoreTarget(host, f"https://{host}", addresses)
 
 
-def safe_store_base_url(host: str, settings: Settings) -> str:
+def safe_store_base_url(host: str, settings: Settings, *, resolve: Resolver = resolve_addresses) -> str:
     """Where to send a request for a stored host, once it passes ensure_safe_to_connect under this
-    deployment's settings (raises UnsafeStoreHost otherwise)."""
-    ensure_safe_to_connect(
+    deployment's settings (raises UnsafeStoreHost otherwise). The checked target is pinned in this
+    context: the store client's connections for `host` go to the address that was checked."""
+    target = ensure_safe_to_connect(
         host,
         allowed_suffixes=settings.allowed_store_suffixes,
         allow_custom_domains=settings.allow_custom_store_domains,
         insecure_hosts=settings.insecure_store_hosts,
+        resolve=resolve,
     )
+    pin(target)
+    return target.base_url
+
+
+def browser_store_base_url(host: str, settings: Settings) -> str:
+    """Where to send the admin's browser for a stored host: the deployment's host policy, without a
+    DNS lookup (cartconnect does not connect there; the browser does, and every later server-side
+    call is checked and pinned by safe_store_base_url). Raises UnsafeStoreHost."""
+
+    def invalid(message: str) -> InvalidField:
+        return UnsafeStoreHost("subdomain", message)
+
+    normalized, _kind = _allowed_host(
+        host,
+        allowed_suffixes=settings.allowed_store_suffixes,
+        allow_custom_domains=settings.allow_custom_store_domains,
+        insecure_hosts=settings.insecure_store_hosts,
+        invalid=invalid,
+    )
+    if normalized != host:
+        raise UnsafeStoreHost("subdomain", "is not a normalized store host")
     return store_base_url(host, settings.insecure_store_hosts)
+
+
+def _allowed_host(
+    raw: str,
+    *,
+    allowed_suffixes: tuple[str, ...],
+    allow_custom_domains: bool,
+    insecure_hosts: tuple[str, ...],
+    invalid: Callable[[str], InvalidField],
+) -> tuple[str, Literal["insecure", "provider", "custom"]]:
+    """The host and what kind it is, when its syntax and this deployment's host policy allow it."""
+    text = raw.strip()
+    insecure = _match_insecure(text, insecure_hosts)
+    if insecure is not None:
+        return insecure, "insecure"
+    host = _authority(text, invalid).lower()
+    _check_host_name(host, invalid)
+
+    suffixes = tuple(suffix.lower().strip(".") for suffix in allowed_suffixes)
+    if any(host.endswith("." + suffix) for suffix in suffixes if suffix):
+        return host, "provider"
+    if host in suffixes:
+        # The provider's own site is not a store: stores live at `{store}.cart.com`.
+        raise invalid(f"must be a store's host under {host}, such as yourstore.{host}")
+    if not allow_custom_domains:
+        allowed = ", ".join(f"*.{suffix}" for suffix in suffixes) or "none"
+        raise invalid(f"custom store domains are disabled in this deployment; allowed hosts: {allowed}")
+    return host, "custom"
 
 
 def _lowered(hosts: tuple[str, ...]) -> tuple[str, ...]:
@@ -197,23 +301,33 @@ def _check_host_name(host: str, invalid: Callable[[str], InvalidField]) -> None:
         raise invalid("must be a full host name, such as yourstore.cart.com")
 
 
-def _check_resolves_publicly(host: str, resolve: Resolver, invalid: Callable[[str], InvalidField]) -> None:
+def _public_addresses(
+    host: str, resolve: Resolver, invalid: Callable[[str], InvalidField]
+) -> tuple[str, ...]:
+    """Every address `host` resolves to (one lookup), in the resolver's order, when all are public."""
     try:
-        addresses = resolve(host)
+        answer = resolve(host)
     except (OSError, UnicodeError):
-        addresses = []
-    if not addresses:
+        answer = []
+    if not answer:
         raise invalid("does not resolve (DNS lookup failed)")
-    if not all(_is_public(address) for address in addresses):
-        raise invalid("resolves to a private, loopback or otherwise non-public address")
+    addresses: list[str] = []
+    for text in answer:
+        address = _public_address(text)
+        if address is None:
+            raise invalid("resolves to a private, loopback or otherwise non-public address")
+        if address not in addresses:
+            addresses.append(address)
+    return tuple(addresses)
 
 
-def _is_public(text: str) -> bool:
+def _public_address(text: str) -> str | None:
+    """The address in its canonical spelling when it is public, else None."""
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return _is_public_address(address)
+        return None
+    return str(address) if _is_public_address(address) else None
 
 
 def _is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

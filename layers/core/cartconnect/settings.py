@@ -25,11 +25,13 @@ def _hosts(value: str) -> tuple[str, ...]:
     return tuple(item.lower().strip(".") for item in _csv(value))
 
 
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
+def _bool(name: str, value: str | None, *, default: bool) -> bool:
+    lowered = (value or "").strip().lower()
+    if not lowered:
+        return default
     if lowered in ("true", "1", "yes", "on"):
         return True
-    if lowered in ("false", "0", "no", "off", ""):
+    if lowered in ("false", "0", "no", "off"):
         return False
     raise SettingsError(f"{name} must be true or false, not {value!r}")
 
@@ -59,7 +61,10 @@ class Settings:
     public_base_url: str = ""
     allowed_callback_urls: tuple[str, ...] = ()
     allowed_store_suffixes: tuple[str, ...] = ("americommerce.com", "cart.com")
-    allow_custom_store_domains: bool = False
+    # Stores are reached on their own domains (www.brand.com) as often as on the provider's: allowed unless
+    # the deployment restricts hosts to allowed_store_suffixes (template: AllowCustomStoreDomains=false).
+    # Every host, custom or not, must resolve to public addresses only, checked right before connecting.
+    allow_custom_store_domains: bool = True
     # Dev only: host:port pairs the local stack may reach over plain HTTP. The template never sets it.
     insecure_store_hosts: tuple[str, ...] = ()
     event_bus_name: str = ""
@@ -97,7 +102,9 @@ class Settings:
             if "ALLOWED_STORE_SUFFIXES" in env
             else defaults.allowed_store_suffixes,
             allow_custom_store_domains=_bool(
-                "ALLOW_CUSTOM_STORE_DOMAINS", env.get("ALLOW_CUSTOM_STORE_DOMAINS", "")
+                "ALLOW_CUSTOM_STORE_DOMAINS",
+                env.get("ALLOW_CUSTOM_STORE_DOMAINS"),
+                default=defaults.allow_custom_store_domains,
             ),
             insecure_store_hosts=_hosts(env.get("CARTCONNECT_INSECURE_STORE_HOSTS", "")),
             event_bus_name=env.get("EVENT_BUS_NAME", ""),

@@ -66,10 +66,21 @@ def put_state(state: str, value: State) -> None:
     )
 
 
+def read_ticket(ticket: str) -> Ticket | None:
+    """The ticket as stored, left unspent (the link's page: previews open links too)."""
+    response = table.client().get_item(
+        TableName=table.table_name(), Key=_ticket_key(ticket), ConsistentRead=True
+    )
+    raw = response.get("Item")
+    return _ticket(table.unmarshal(raw)) if raw else None
+
+
 def consume_ticket(ticket: str) -> Ticket | None:
     raw = _delete(_ticket_key(ticket))
-    if raw is None:
-        return None
+    return _ticket(raw) if raw is not None else None
+
+
+def _ticket(raw: table.Item) -> Ticket:
     return Ticket(raw["tenant"], raw["connection_id"], int(raw["link_generation"]), int(raw["expires_at"]))
 
 

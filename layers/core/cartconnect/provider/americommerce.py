@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
+from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
-from cartconnect.http.transport import DeferredTLSTransport
+from cartconnect.http.transport import PinnedStoreTransport
 from cartconnect.provider.errors import (
     AccessTokenRejected,
     GrantRefused,
@@ -56,13 +57,15 @@ def shared_http_client() -> httpx2.Client:
     with _shared_lock:
         if _shared_client is None:
             # trust_env=False: no proxy variables and, above all, no ~/.netrc credentials. The
-            # transport is httpx2's own, its TLS half (the CA bundle) built at the first https call.
+            # transport connects only to the address each store host was checked to resolve to
+            # (hosts.safe_store_base_url), over httpx2's own transport; its TLS half (the CA bundle)
+            # is built at the first https call.
             _shared_client = httpx2.Client(
                 timeout=DEFAULT_TIMEOUT,
                 follow_redirects=False,
                 trust_env=False,
                 headers={"User-Agent": USER_AGENT},
-                transport=DeferredTLSTransport(),
+                transport=PinnedStoreTransport(),
             )
         return _shared_client
 
@@ -135,6 +138,7 @@ class _Answer:
     status_code: int
     headers: httpx2.Headers
     body: bytes
+    url: str = ""  # what was requested (a redirect's relative Location is resolved against it)
 
 
 class AmeriCommerceClient:
@@ -278,7 +282,7 @@ class AmeriCommerceClient:
             raise ProviderUnavailable(endpoint, f"connection failed ({type(exc).__name__})") from None
         except httpx2.HTTPError as exc:  # decoding errors and the like
             raise ProviderResponseError(endpoint, f"unreadable response ({type(exc).__name__})") from None
-        answer = _Answer(response.status_code, response.headers, b"".join(chunks))
+        answer = _Answer(response.status_code, response.headers, b"".join(chunks), url)
         if self._on_answer is not None:
             self._on_answer(
                 StoreAnswer(
@@ -300,7 +304,7 @@ class AmeriCommerceClient:
         message = self._provider_message(answer, sensitive)
         kwargs: dict[str, Any] = {"status_code": status, "provider_message": message}
         if 300 <= status < 400:
-            raise ProviderResponseError(endpoint, "unexpected redirect (not followed)", **kwargs)
+            raise ProviderResponseError(endpoint, _redirect_reason(answer), **kwargs)
         retry_after = parse_retry_after(answer.headers.get("Retry-After"), self._clock())
         if status == 429:
             raise RateLimited(endpoint, "rate limited", retry_after_seconds=retry_after, **kwargs)
@@ -380,3 +384,26 @@ def _store_name(body: bytes) -> str | None:
         data = stores[0] if stores else None
     name = data.get("name") if isinstance(data, dict) else None
     return (name.strip()[:200] or None) if isinstance(name, str) else None
+
+
+_REDIRECT_HOST: Final = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+def _redirect_reason(answer: _Answer) -> str:
+    """Why a 3xx is an error, naming where it pointed: the Location's host only, never its path or
+    query (either may carry a token)."""
+    location = answer.headers.get("Location", "").strip()
+    if not location:
+        return "the store answered a redirect without a Location (not followed)"
+    try:
+        target = urlsplit(urljoin(answer.url, location))
+        host = (target.hostname or "").lower()
+    except ValueError:
+        host = ""
+    if not _REDIRECT_HOST.fullmatch(host):
+        return "the store answered a redirect to an address that is not a host name (not followed)"
+    if host == (urlsplit(answer.url).hostname or "").lower():
+        return f"the store answered a redirect to another path on {host} (not followed)"
+    return (
+        f"the store answered a redirect to {host} (not followed): use that host as the connection's subdomain"
+    )

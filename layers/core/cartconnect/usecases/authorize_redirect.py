@@ -1,6 +1,8 @@
-"""The first step of the authorization flow: spend a link's ticket, record an OAuth state and send
-the browser to the store's consent page. Kept apart from the callback so the authorize Lambda
-imports neither the HTTP client nor the token vault.
+"""The first step of the authorization flow. Opening a link (`preview`) only reads: chat apps and
+mail scanners open links before the admin does, so a GET must leave the ticket as it was. The
+admin's POST (`start`) spends the ticket, records an OAuth state and sends the browser to the
+store's consent page. Kept apart from the callback so the authorize Lambda imports neither the
+HTTP client nor the token vault.
 
 The state is bound to everything that will be signed (store host, client id, exact scope string,
 exact redirect URI) and to the browser, by a cookie holding a keyed hash of the state.
@@ -14,7 +16,9 @@ from urllib.parse import quote, urlencode
 
 from cartconnect import credentials, hosts
 from cartconnect.adapters import authorization_repository, connection_repository, iclient_repository
-from cartconnect.adapters.authorization_repository import State
+from cartconnect.adapters.authorization_repository import State, Ticket
+from cartconnect.domain.connection import Connection
+from cartconnect.domain.iclient import IClient
 from cartconnect.observability import logger
 from cartconnect.provider.urls import build_authorize_url
 from cartconnect.scopes import scope_string
@@ -39,6 +43,16 @@ class FlowRefused(Exception):
 
 
 @dataclass(frozen=True)
+class Grant:
+    """What the link's page shows before anything is spent (every field is shown, escaped)."""
+
+    store_host: str
+    store_origin: str  # where the POST's redirect goes: the page's form-action must allow it
+    client_id: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Redirect:
     location: str
     cookie: str
@@ -53,25 +67,53 @@ def _with_query(url: str, name: str, value: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode({name: value})}"
 
 
-def start(ticket: str) -> Redirect:
-    if not credentials.is_well_formed(ticket):
-        raise FlowRefused(400, "This link is not valid", "Check that the whole link was copied.")
-    spent = authorization_repository.consume_ticket(ticket)
-    if spent is None:
+def _check(ticket: Ticket | None) -> tuple[Connection, IClient, str]:
+    """The refusals shared by the page and the POST: the same link answers the same way on both."""
+    if ticket is None:
         raise FlowRefused(410, "This link was already used", "Ask for a new authorization link.")
-    if spent.expires_at < _now():
+    if ticket.expires_at < _now():
         raise FlowRefused(410, "This link has expired", "Links are valid for 10 minutes. Ask for a new one.")
-    connection = connection_repository.get(spent.tenant, spent.connection_id)
+    connection = connection_repository.get(ticket.tenant, ticket.connection_id)
     if connection is None:
         raise FlowRefused(410, "This connection no longer exists", "It was deleted after the link was made.")
-    if connection.link_generation != spent.link_generation:
+    if connection.link_generation != ticket.link_generation:
         raise FlowRefused(410, "This link was replaced", "A newer link was issued for this connection.")
     iclient = iclient_repository.get(connection.tenant, connection.iclient_id)
     if iclient is None:
         raise FlowRefused(
             410, "This connection has no OAuth client", "Set its iClient, then ask for a new link."
         )
-    base_url = hosts.safe_store_base_url(connection.subdomain, get_settings())
+    try:
+        base_url = hosts.browser_store_base_url(connection.subdomain, get_settings())
+    except hosts.UnsafeStoreHost:
+        raise FlowRefused(
+            409,
+            "This store host is not allowed here",
+            "This deployment no longer accepts the connection's store host. Change it, then ask for a new link.",
+        ) from None
+    return connection, iclient, base_url
+
+
+def _well_formed(ticket: str) -> str:
+    if not credentials.is_well_formed(ticket):
+        raise FlowRefused(400, "This link is not valid", "Check that the whole link was copied.")
+    return ticket
+
+
+def preview(ticket: str) -> Grant:
+    """What opening the link grants, read without writing anything: the ticket stays unspent."""
+    connection, iclient, base_url = _check(authorization_repository.read_ticket(_well_formed(ticket)))
+    return Grant(
+        store_host=connection.subdomain,
+        store_origin=base_url.rstrip("/"),
+        client_id=iclient.client_id,
+        scopes=connection.scopes,
+    )
+
+
+def start(ticket: str) -> Redirect:
+    """Spend the ticket (one POST wins however many race), record the state, point at the store."""
+    connection, iclient, base_url = _check(authorization_repository.consume_ticket(_well_formed(ticket)))
 
     state = credentials.new_credential()
     binding_key = random_secrets.token_hex(32)
