@@ -266,6 +266,7 @@ setup_tools() {
 
 sam_build() {
     local started=$SECONDS
+    mkdir -p "$sam_cache"
     (
         cd "$root"
         CARTCONNECT_ARCHITECTURE="$arch" sam build --parameter-overrides "Architecture=$arch" \
