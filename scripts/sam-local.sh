@@ -127,10 +127,12 @@ docker_up() { docker info >/dev/null 2>&1; }
 start_dockerd() {
     mkdir -p "$docker_home/data" "$docker_home/exec"
     if [[ -S "$socket" ]] && docker_up; then
-        log "another run's dockerd is using $socket; stop that run first"
+        log "another run's dockerd (PID $(cat "$docker_home/dockerd.pid" 2>/dev/null || echo '?')) is using" \
+            "$socket: stop that run first"
         exit 1
     fi
     rm -f "$socket"
+    unmount_exec_root  # what a run that was killed outright left behind
     local started=$SECONDS
     # The daemon's own proxy settings point at a closed port: a pull (or any other request it would send
     # out) fails at once. The socket, data and exec roots are this checkout's own.
@@ -166,11 +168,16 @@ stop_dockerd() {
     stop_pid "$dockerd_pid"
     [[ -n "$containerd_pid" ]] && stop_pid "$containerd_pid"
     dockerd_pid=""
+    unmount_exec_root
+    rm -f "$socket"
+}
+
+# The nsfs mount dockerd leaves at <exec-root>/netns/default (and anything else mounted below it).
+unmount_exec_root() {
     local mount
     while read -r mount; do
         "${as_root[@]}" umount "$mount" 2>/dev/null || "${as_root[@]}" umount -l "$mount" 2>/dev/null || true
     done < <(awk -v prefix="$docker_home/exec/" 'index($5, prefix) == 1 {print $5}' /proc/self/mountinfo | sort -r)
-    rm -f "$socket"
 }
 
 # --- the Lambda base image (stand-in) --------------------------------------------------------------------
