@@ -1,0 +1,53 @@
+"""The --env-vars file for `sam local` comes from the local stack's own resolution of template.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cartconnect_dev import cli
+from cartconnect_dev.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+SAM_URL = "http://127.0.0.1:3001"
+
+
+def test_every_function_gets_its_template_variables_and_the_local_settings(local_stack: LocalStack) -> None:
+    document = local_stack.sam_env_vars(SAM_URL)
+    assert set(document) == set(local_stack.template.functions)
+    for logical_id, variables in document.items():
+        # Everything the template declares for the function, resolved the way the Docker-less stack runs it...
+        for name, value in local_stack.function_envs[logical_id].items():
+            if name != "PUBLIC_BASE_URL":
+                assert variables[name] == value, (logical_id, name)
+        # ...pointed at the local AWS and the sam API, with dummy credentials.
+        assert variables["AWS_ENDPOINT_URL"] == local_stack.aws_endpoint
+        assert variables["AWS_ACCESS_KEY_ID"] == "testing" and variables["AWS_REGION"] == "us-east-1"
+        assert variables["PUBLIC_BASE_URL"] == SAM_URL
+        assert variables["TABLE_NAME"] == local_stack.resources["Table"].ref
+    assert document["RefreshWorkerFunction"]["REFRESH_QUEUE_URL"] == local_stack.resources["RefreshQueue"].ref
+    assert "REFRESH_QUEUE_URL" not in document["ManagementFunction"]
+
+
+def test_sam_env_command_writes_the_file_from_the_running_stack(
+    local_stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / ".cartconnect-dev" / "stack.json"
+    state.parent.mkdir()
+    state.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "api_url": local_stack.api_url,
+                "function_envs": local_stack.function_envs,
+                "local_env": local_stack.local_env(local_stack.api_url),
+            }
+        )
+    )
+    monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
+    output = tmp_path / "env.json"
+    assert cli.main(["sam-env", "--public-base-url", f"{SAM_URL}/", "--output", str(output)]) == 0
+    assert json.loads(output.read_text()) == local_stack.sam_env_vars(SAM_URL)
