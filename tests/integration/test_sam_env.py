@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
-import pytest
-
-from cartconnect_dev import cli
 from cartconnect_dev.stack import LocalStack
 
-ROOT = Path(__file__).resolve().parents[2]
 SAM_URL = "http://127.0.0.1:3001"
 
 
@@ -30,24 +22,3 @@ def test_every_function_gets_its_template_variables_and_the_local_settings(local
         assert variables["TABLE_NAME"] == local_stack.resources["Table"].ref
     assert document["RefreshWorkerFunction"]["REFRESH_QUEUE_URL"] == local_stack.resources["RefreshQueue"].ref
     assert "REFRESH_QUEUE_URL" not in document["ManagementFunction"]
-
-
-def test_sam_env_command_writes_the_file_from_the_running_stack(
-    local_stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    state = tmp_path / ".cartconnect-dev" / "stack.json"
-    state.parent.mkdir()
-    state.write_text(
-        json.dumps(
-            {
-                "pid": os.getpid(),
-                "api_url": local_stack.api_url,
-                "function_envs": local_stack.function_envs,
-                "local_env": local_stack.local_env(local_stack.api_url),
-            }
-        )
-    )
-    monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
-    output = tmp_path / "env.json"
-    assert cli.main(["sam-env", "--public-base-url", f"{SAM_URL}/", "--output", str(output)]) == 0
-    assert json.loads(output.read_text()) == local_stack.sam_env_vars(SAM_URL)
