@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sample_events import EVENTS, check_answer, function_of
 
-pytestmark = pytest.mark.sam
+# The setup (start-api, then every sample through sam local invoke) takes minutes on a busy machine.
+pytestmark = [pytest.mark.sam, pytest.mark.timeout(600)]
 
 AFTERWARDS = ("management-delete-connection.json", "management-refresh-connection.json")
 PARALLEL = 4

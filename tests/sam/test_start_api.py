@@ -17,7 +17,8 @@ from sample_events import ROOT, SEEDED_PENDING
 from cartconnect_dev.demo import Browser, approve_on_sandbox
 from cartconnect_dev.seed import SAMPLE_TICKET
 
-pytestmark = pytest.mark.sam
+# The setup (start-api, then every sample through sam local invoke) takes minutes on a busy machine.
+pytestmark = [pytest.mark.sam, pytest.mark.timeout(600)]
 
 
 def test_openapi_document_is_public(sam):
