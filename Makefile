@@ -7,12 +7,15 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser dev test bench lint lint-template checkov typecheck openapi openapi-check unit integration e2e clean
+.PHONY: help venv browser dev test bench lint lint-template checkov typecheck openapi openapi-check unit integration e2e clean \
+	sam-local sam-test
 
 help:
 	@echo "make dev    - run the local stack (API on http://127.0.0.1:$${PORT:-3000})"
 	@echo "make test   - lint, type-check, template checks, OpenAPI drift and the whole test suite"
 	@echo "make bench  - benchmarks: cold start, AWS calls, cost model, concurrency, scheduler scale"
+	@echo "make sam-local - sam build, then sam local start-api (Docker) against the local AWS stand-in"
+	@echo "make sam-test  - every events/ sample through sam local invoke, the public routes through start-api"
 
 # `make dev` installs what the local stack runs on (runtime and the `dev` extra); `make test` and its
 # parts add the `test` extra (pytest, linters, mypy, stubs, Playwright, schemathesis) on top.
@@ -80,6 +83,16 @@ e2e: test-venv
 
 test: test-venv lint typecheck lint-template checkov openapi-check browser
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory sam-test
+
+# sam local with Docker, against the local AWS stand-in (moto) and the sandbox store. Installs and starts
+# what it needs (Docker, a locally built Lambda base image, the SAM CLI in .tools), caches it in .cache/
+# and stops everything it started when it ends: scripts/sam-local.sh.
+sam-local: venv
+	bash scripts/sam-local.sh start-api
+
+sam-test: venv
+	bash scripts/sam-local.sh test
 
 clean:
-	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .cache

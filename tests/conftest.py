@@ -82,6 +82,17 @@ def aws_client(local_stack: LocalStack) -> Callable[[str], Any]:
     return local_stack.aws_client
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """tests/sam need Docker, the base image stand-in and a `sam build`, which `make sam-test` prepares
+    (and `make test` runs): a plain `pytest` deselects them unless a -m expression names them."""
+    if "sam" in (config.option.markexpr or ""):
+        return
+    deselected = [item for item in items if item.get_closest_marker("sam")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("sam")]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Powertools warns on every invocation that flushes no metrics; metrics are off locally.
     config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish:UserWarning")

@@ -7,6 +7,8 @@ cartconnect-dev openapi                 # the management API's OpenAPI document 
 cartconnect-dev demo                    # the whole authorization flow against the sandbox store
 cartconnect-dev refresh-due             # one scheduler pass, then the refresh queue drained into the worker
 eval "$(cartconnect-dev env)"           # point the AWS CLI / boto3 in this shell at the running local AWS
+cartconnect-dev seed                    # what the events/ samples refer to (fixed ids), on the running stack
+cartconnect-dev sam-env -o env.json     # an --env-vars file for `sam local`, pointing at the running stack
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from cartconnect_dev.demo import sandbox_state_path
 from cartconnect_dev.jwt_issuer import AUDIENCE, LocalIssuer
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS
 from cartconnect_dev.sandbox_store import SandboxStore
-from cartconnect_dev.stack import LocalStack, read_state
+from cartconnect_dev.stack import LocalStack, read_state, state_file
 from cartconnect_dev.template import ACCOUNT_ID, REGION, TemplateError, project_root
 
 TOKEN_HINT = ".venv/bin/cartconnect-dev token --tenant acme"
@@ -118,6 +120,27 @@ def _parser() -> argparse.ArgumentParser:
         "env", help="print export lines that point the AWS CLI and boto3 at the running stack's local AWS"
     )
     env.set_defaults(command=cmd_env)
+    seed = commands.add_parser(
+        "seed", help="create what the events/ samples refer to (fixed ids) on the running stack; idempotent"
+    )
+    seed.add_argument(
+        "--origin",
+        default=None,
+        help="the API origin for the connections' callback URL (default: the running stack's API URL)",
+    )
+    seed.set_defaults(command=cmd_seed)
+
+    sam_env = commands.add_parser(
+        "sam-env",
+        help="write an --env-vars file for `sam local` that points the functions at the running stack",
+    )
+    sam_env.add_argument(
+        "--public-base-url",
+        required=True,
+        help="the URL `sam local start-api` serves on (the functions' PUBLIC_BASE_URL)",
+    )
+    sam_env.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    sam_env.set_defaults(command=cmd_sam_env)
 
     openapi = commands.add_parser("openapi", help="print the management API's OpenAPI JSON")
     openapi.set_defaults(command=cmd_openapi)
@@ -276,6 +299,70 @@ def summary(stack: LocalStack, load_errors: dict[str, str], sandbox: SandboxStor
 
 
 # ---------------------------------------------------------------------------------------------
+# seed, sam-env
+
+
+def _running_state() -> dict[str, Any] | None:
+    state = read_state()
+    if not state:
+        print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
+        return None
+    if "function_envs" not in state:
+        print("cartconnect-dev: the running stack is older than this command: restart it", file=sys.stderr)
+        return None
+    return state
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    state = _running_state()
+    if state is None:
+        return 1
+    sandbox_file = sandbox_state_path(state_file().parent)
+    if not sandbox_file.exists():
+        print(
+            "cartconnect-dev: the running stack has no sandbox store (started with --no-sandbox?)",
+            file=sys.stderr,
+        )
+        return 1
+    sandbox = json.loads(sandbox_file.read_text())
+    from cartconnect.observability import logger
+    from cartconnect_dev import seed
+    from cartconnect_dev.stack import drop_cached_settings
+
+    logger.setLevel("WARNING")  # the use cases' INFO lines would bury the report below
+    os.environ.update(state["env"])
+    os.environ.pop("AWS_PROFILE", None)
+    drop_cached_settings()
+    app = seed.SandboxApp(
+        sandbox["base_url"], sandbox["host"], sandbox["client_id"], sandbox["client_secret"]
+    )
+    try:
+        report = seed.seed(app, origin=args.origin or state["api_url"])
+    except Exception as failure:  # a clear line, never a traceback (and never a secret: ids only)
+        print(f"cartconnect-dev: seeding failed: {type(failure).__name__}: {failure}", file=sys.stderr)
+        return 1
+    print(f"seeded tenant {seed.TENANT}:")
+    for line in report.lines:
+        print(f"  {line}")
+    return 0
+
+
+def cmd_sam_env(args: argparse.Namespace) -> int:
+    from cartconnect_dev.stack import sam_env_vars
+
+    state = _running_state()
+    if state is None:
+        return 1
+    local = {**state["local_env"], "PUBLIC_BASE_URL": args.public_base_url.rstrip("/")}
+    document = json.dumps(sam_env_vars(state["function_envs"], local), indent=2, sort_keys=True) + "\n"
+    if args.output == "-":
+        sys.stdout.write(document)
+    else:
+        Path(args.output).write_text(document)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # token
 
 
@@ -337,7 +424,7 @@ def cmd_env(_args: argparse.Namespace) -> int:
 # invoke
 
 
-def cmd_invoke(args: argparse.Namespace) -> int:  # noqa: PLR0911
+def cmd_invoke(args: argparse.Namespace) -> int:
     import httpx2
 
     api_url = args.api_url
@@ -347,19 +434,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:  # noqa: PLR0911
             print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
             return 1
         api_url = state["api_url"]
-    try:
-        if args.event in (None, ""):
-            payload = b"{}"
-        elif args.event == "-":
-            payload = sys.stdin.buffer.read()
-        else:
-            payload = Path(args.event).read_bytes()
-        json.loads(payload or b"{}")
-    except OSError as exc:
-        print(f"cartconnect-dev: cannot read the event: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"cartconnect-dev: the event is not valid JSON: {exc}", file=sys.stderr)
+    payload = _read_event(args.event)
+    if payload is None:
         return 2
     url = f"{api_url.rstrip('/')}/2015-03-31/functions/{quote(args.function, safe='')}/invocations"
     try:
@@ -376,14 +452,53 @@ def cmd_invoke(args: argparse.Namespace) -> int:  # noqa: PLR0911
             message = response.text
         print(f"cartconnect-dev: {message}", file=sys.stderr)
         return 1
+    if response.headers.get("x-amz-function-error"):
+        # The handler raised: its error in one line; the traceback is in the stack's log, not here.
+        try:
+            error = response.json()
+            what = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
+        except (ValueError, AttributeError):
+            what = "the function raised an error"
+        print(
+            f"cartconnect-dev: {args.function} failed: {what} (the traceback is in the stack's log)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         print(json.dumps(response.json(), indent=2))
     except ValueError:
         print(response.text)
-    if response.headers.get("x-amz-function-error"):
-        print(f"cartconnect-dev: {args.function} failed (see the stack's log)", file=sys.stderr)
-        return 1
     return 0
+
+
+def _read_event(source: str | None) -> bytes | None:
+    """The event's bytes (no -e: `{}`, as for `sam local invoke`), or None after printing why it cannot
+    be used: unreadable, empty, not JSON, or JSON that is not an object."""
+    name = "stdin" if source == "-" else source
+    try:
+        if source in (None, ""):
+            return b"{}"
+        payload = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        print(f"cartconnect-dev: cannot read the event {name}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    if not payload.strip():
+        print(
+            f"cartconnect-dev: the event {name} is empty: give a JSON object (see events/)", file=sys.stderr
+        )
+        return None
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        print(f"cartconnect-dev: the event {name} is not valid JSON: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(event, dict):
+        print(
+            f"cartconnect-dev: the event {name} must be a JSON object, not {type(event).__name__}",
+            file=sys.stderr,
+        )
+        return None
+    return payload
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import uuid
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class DemoFailed(Exception):
     pass
 
 
-class _Browser:
+class Browser:
     """Follows no redirect by itself and keeps the cookies a browser would keep on loopback."""
 
     def __init__(self) -> None:
@@ -59,6 +60,23 @@ def _expect(response: httpx2.Response, status: int, step: str) -> httpx2.Respons
     if response.status_code != status:
         raise DemoFailed(f"{step}: expected HTTP {status}, got {response.status_code}: {response.text[:300]}")
     return response
+
+
+def approve_on_sandbox(request: Callable[..., httpx2.Response], consent_url: str, base_url: str) -> str:
+    """An admin's Approve on the sandbox store's consent page at `consent_url` (a store configured to
+    auto-approve answers at once); returns the callback URL the store sends the browser back to."""
+    consent = request("GET", consent_url)
+    if consent.status_code != 302:
+        _expect(consent, 200, "consent page")
+        found = re.search(r'name="request_id" value="([^"]+)"', consent.text)
+        if not found:
+            raise DemoFailed("consent page: no request id in the form")
+        consent = request(
+            "POST",
+            f"{base_url}/api/oauth/decision",
+            data={"request_id": found.group(1), "decision": "approve"},
+        )
+    return str(_expect(consent, 302, "approve").headers["location"])
 
 
 def run(out: Any = sys.stdout) -> int:
@@ -131,7 +149,7 @@ def run(out: Any = sys.stdout) -> int:
             f"authorize link {connection['authorize_url'].rsplit('/', 1)[0]}/{_prefix(ticket)} (one use, 10 minutes)",
         )
 
-        browser = _Browser()
+        browser = Browser()
         link_page = _expect(browser.request("GET", connection["authorize_url"]), 200, "open the link")
         heading = re.search(r"<h1[^>]*>([^<]+)</h1>", link_page.text)
         granted = re.findall(r"<li><code>([^<]+)</code>", link_page.text)
@@ -152,21 +170,9 @@ def run(out: Any = sys.stdout) -> int:
             303,
             "continue to the store",
         )
-        consent_page = _expect(browser.request("GET", to_store.headers["location"]), 200, "consent page")
-        found = re.search(r'name="request_id" value="([^"]+)"', consent_page.text)
-        if not found:
-            raise DemoFailed("consent page: no request id in the form")
         step(5, f"consent page on the store ({sandbox['base_url']}/api/oauth): clicking Approve")
-        approved = _expect(
-            browser.request(
-                "POST",
-                f"{sandbox['base_url']}/api/oauth/decision",
-                data={"request_id": found.group(1), "decision": "approve"},
-            ),
-            302,
-            "approve",
-        )
-        page = _expect(browser.request("GET", approved.headers["location"]), 200, "callback")
+        callback_url = approve_on_sandbox(browser.request, to_store.headers["location"], sandbox["base_url"])
+        page = _expect(browser.request("GET", callback_url), 200, "callback")
         title = re.search(r"<h1[^>]*>([^<]+)</h1>", page.text)
         step(
             6,

@@ -127,6 +127,8 @@ class LocalStack:
         self.skipped_resources: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.env: dict[str, str] = {}
+        # logical id -> that function's variables resolved from template.yaml (no local settings)
+        self.function_envs: dict[str, dict[str, str]] = {}
         self.parameters: dict[str, str] = {}
         self.jwt_issuer: LocalIssuer | None = None
         self.app: GatewayApp | None = None
@@ -318,10 +320,14 @@ class LocalStack:
             self._write_state()
 
     def _build_env(self, resolver: Resolver, api_url: str) -> dict[str, str]:
+        self.function_envs = {
+            logical_id: resolver.function_env(definition)
+            for logical_id, definition in self.template.functions.items()
+        }
         env: dict[str, str] = {}
         owner: dict[str, str] = {}
-        for logical_id, definition in self.template.functions.items():
-            for name, value in resolver.function_env(definition).items():
+        for logical_id, function_env in self.function_envs.items():
+            for name, value in function_env.items():
                 if name in env and env[name] != value:
                     log.warning(
                         "%s=%r (%s) overrides %r (%s): all functions share this process's environment",
@@ -332,21 +338,30 @@ class LocalStack:
                         owner[name],
                     )
                 env[name], owner[name] = value, logical_id
-        env.update(
-            {
-                "AWS_ENDPOINT_URL": self.aws_endpoint,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                **DUMMY_CREDENTIALS,
-                "POWERTOOLS_TRACE_DISABLED": "1",
-                "POWERTOOLS_METRICS_DISABLED": "1",
-                "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
-                "PUBLIC_BASE_URL": api_url,
-                "CARTCONNECT_STACK_NAME": STACK_NAME,
-            }
-        )
-        env.update(self.extra_env)
+        env.update(self.local_env(api_url))
         return env
+
+    def local_env(self, public_base_url: str) -> dict[str, str]:
+        """What a local run sets on top of the template's variables: moto's endpoint, region, dummy
+        credentials, Powertools tracing and metrics off, this API's URL, then `extra_env`."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            **DUMMY_CREDENTIALS,
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_DISABLED": "1",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "PUBLIC_BASE_URL": public_base_url,
+            "CARTCONNECT_STACK_NAME": STACK_NAME,
+            **self.extra_env,
+        }
+
+    def sam_env_vars(self, public_base_url: str) -> dict[str, dict[str, str]]:
+        """An `--env-vars` document for `sam local`: each function's variables as this stack resolved
+        them from template.yaml, plus the local settings, with `public_base_url` as the API's URL (that
+        of `sam local start-api`). A variable the template adds later appears here by itself."""
+        return sam_env_vars(self.function_envs, self.local_env(public_base_url))
 
     def _apply_env(self, values: Mapping[str, str]) -> None:
         for name, value in values.items():
@@ -390,6 +405,11 @@ class LocalStack:
             "resources": {lid: p.ref for lid, p in self.resources.items()},
             "secret_prefix": self.env.get("SECRET_PREFIX", ""),
             "refresh_schedule_seconds": self.schedule_seconds if self.run_schedule else None,
+            # For `cartconnect-dev seed` and `sam-env`: the handlers' environment (no secret: dummy
+            # credentials and resource names) and each function's own variables from the template.
+            "env": self.env,
+            "function_envs": self.function_envs,
+            "local_env": self.local_env(self.api_url),
         }
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(state, indent=2) + "\n")
@@ -419,6 +439,13 @@ class LocalStack:
             self._moto.stop()
             self._moto = None
         self._restore_env()
+
+
+def sam_env_vars(
+    function_envs: Mapping[str, Mapping[str, str]], local: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """{logical id: {variable: value}}, SAM's --env-vars format: the template's variables, then local."""
+    return {logical_id: {**env, **local} for logical_id, env in function_envs.items()}
 
 
 def drop_cached_settings() -> None:

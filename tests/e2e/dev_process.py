@@ -50,10 +50,11 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 @contextlib.contextmanager
 def running_dev_stack(root: Path, **extra_env: str) -> Iterator[DevStack]:
-    """`cartconnect-dev up` in a root of its own (links to the real template and functions), which
-    keeps its state file apart from a developer's own `make dev`."""
+    """`cartconnect-dev up` in a root of its own (links to the real template and functions, unless the
+    root already has its own), which keeps its state file apart from a developer's own `make dev`."""
     for name in ("template.yaml", "functions", "pyproject.toml", "events"):
-        (root / name).symlink_to(ROOT / name)
+        if not (root / name).exists():
+            (root / name).symlink_to(ROOT / name)
     port = free_port()
     env = {
         **os.environ,

@@ -1,4 +1,5 @@
-"""Every file in events/ invoked with `cartconnect-dev invoke` against a running stack, as `sam local invoke -e` would."""
+"""Every file in events/ invoked with `cartconnect-dev invoke` against a running stack, as `sam local invoke -e`
+would, after `cartconnect-dev seed` made what the samples refer to (tests/sam/ does the same under Docker)."""
 
 from __future__ import annotations
 
@@ -6,35 +7,7 @@ import json
 
 import pytest
 from dev_process import ROOT, dev_stack  # noqa: F401 - the fixture
-
-EVENTS = sorted((ROOT / "events").rglob("*.json"))
-HTTP_EVENTS = [path for path in EVENTS if path.parent.name == "events"]
-SCHEDULED_EVENTS = [path for path in EVENTS if path.parent.name == "refresh"]
-
-
-# What each sample answers on an empty stack (the ids in the samples do not exist there).
-EXPECTED = {
-    "authorize-connect.json": 410,
-    "authorize-connect-post.json": 410,
-    "callback-store-denied.json": 400,
-    "management-authorize-link.json": 404,
-    "management-create-connection.json": 422,
-    "management-create-iclient.json": 201,
-    "management-delete-connection.json": 404,
-    "management-delete-iclient.json": 404,
-    "management-docs.json": 200,
-    "management-get-connection.json": 404,
-    "management-get-iclient.json": 404,
-    "management-issue-token.json": 404,
-    "management-refresh-connection.json": 404,
-    "management-test-connection.json": 404,
-    "management-list-connections.json": 200,
-    "management-list-iclients.json": 200,
-    "management-list-scopes.json": 200,
-    "management-openapi.json": 200,
-    "management-update-connection.json": 404,
-    "management-update-iclient.json": 404,
-}
+from sample_events import AFTER_SEED, EVENTS, HTTP_EVENTS, SCHEDULED_EVENTS, check_answer, function_of
 
 
 def test_every_route_of_the_template_has_a_sample_event():
@@ -54,27 +27,66 @@ def test_every_route_of_the_template_has_a_sample_event():
     }
     sampled = {json.loads(path.read_text())["routeKey"] for path in HTTP_EVENTS}
     assert routes <= sampled, sorted(routes - sampled)
-
-
-@pytest.mark.parametrize("event_file", HTTP_EVENTS, ids=lambda path: path.name)
-def test_sample_event_invokes(dev_stack, event_file):  # noqa: F811
-    function = event_file.name.split("-", 1)[0]
-    result = dev_stack.cli("invoke", function, "-e", str(event_file))
-    assert result.returncode == 0, result.stderr
-    response = json.loads(result.stdout)
-    assert response["statusCode"] == EXPECTED[event_file.name], response
-
-
-def test_scheduler_and_worker_samples_invoke(dev_stack):  # noqa: F811
+    assert {path.name for path in EVENTS} == set(AFTER_SEED), "every sample has an expected answer"
     assert {path.name for path in SCHEDULED_EVENTS} == {
         "refresh_scheduler-tick.json",
         "refresh_worker-batch.json",
     }
-    for event_file in SCHEDULED_EVENTS:
-        function = event_file.name.split("-", 1)[0]
-        result = dev_stack.cli("invoke", function, "-e", str(event_file))
-        assert result.returncode == 0, (event_file.name, result.stderr)
-        json.loads(result.stdout)
+
+
+def seed(stack) -> str:
+    result = stack.cli("seed")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_seed_is_idempotent(dev_stack):  # noqa: F811
+    first = seed(dev_stack)
+    assert "con_00000000000000000000000001: authorized on the sandbox store: active" in first
+    second = seed(dev_stack)
+    assert "created" not in second and "authorized" not in second, second
+    assert second.count(": kept") == 4 and "active (kept)" in second, second
+
+
+@pytest.mark.parametrize("event_file", EVENTS, ids=lambda path: path.name)
+def test_sample_event_answers_after_seed(dev_stack, event_file):  # noqa: F811
+    seed(dev_stack)
+    result = dev_stack.cli("invoke", function_of(event_file), "-e", str(event_file))
+    assert result.returncode == 0, result.stderr
+    check_answer(event_file, json.loads(result.stdout))
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("", "is empty"),
+        ("   \n", "is empty"),
+        ('{"version": "2.0",', "is not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+    ],
+    ids=["empty", "blank", "truncated", "not-an-object"],
+)
+def test_invoke_with_a_bad_event_file_says_why(dev_stack, tmp_path, content, says):  # noqa: F811
+    event = tmp_path / "event.json"
+    event.write_text(content)
+    result = dev_stack.cli("invoke", "management", "-e", str(event))
+    assert result.returncode == 2
+    assert says in result.stderr and "Traceback" not in result.stderr + result.stdout, result.stderr
+
+
+def test_invoke_with_a_missing_event_file_says_why(dev_stack, tmp_path):  # noqa: F811
+    result = dev_stack.cli("invoke", "management", "-e", str(tmp_path / "nowhere.json"))
+    assert result.returncode == 2
+    assert "cannot read the event" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_invoke_of_a_failing_handler_answers_one_line_not_a_traceback(dev_stack, tmp_path):  # noqa: F811
+    event = tmp_path / "event.json"
+    event.write_text('{"not": "an API Gateway event"}')
+    result = dev_stack.cli("invoke", "management", "-e", str(event))
+    assert result.returncode == 1
+    assert "management failed: KeyError" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and "stackTrace" not in result.stdout
 
 
 def test_refresh_due_command_runs_a_pass(dev_stack):  # noqa: F811

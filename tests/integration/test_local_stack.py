@@ -437,14 +437,20 @@ def test_cli_invoke(fake: FakeGateway, tmp_path: Path, capsys: pytest.CaptureFix
     event.write_text('{"fail": true}')
     assert cli.main(["invoke", "echo", "-e", str(event), "--api-url", fake.url]) == 1
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["errorType"] == "RuntimeError"
-    assert "failed" in captured.err
+    # One line naming the error; the traceback stays in the stack's log.
+    assert "echo failed: RuntimeError" in captured.err, captured.err
+    assert captured.out == "" and "stackTrace" not in captured.err and "Traceback" not in captured.err
 
     assert cli.main(["invoke", "Nope", "--api-url", fake.url]) == 1
     assert "Function not found: Nope" in capsys.readouterr().err
 
     event.write_text("{not json")
     assert cli.main(["invoke", "Echo", "-e", str(event), "--api-url", fake.url]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+
+    event.write_text("")
+    assert cli.main(["invoke", "Echo", "-e", str(event), "--api-url", fake.url]) == 2
+    assert "is empty" in capsys.readouterr().err
 
 
 def _closed_port() -> int:
@@ -480,6 +486,29 @@ def _claims(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
+def _running_state(root: Path, monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
+    """A state file as `cartconnect-dev up` writes it, of a stack "running" in this process, under `root`."""
+    state = root / ".cartconnect-dev" / "stack.json"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"pid": os.getpid(), **fields}))
+    monkeypatch.setenv("CARTCONNECT_ROOT", str(root))
+
+
+def test_cli_sam_env_writes_the_env_vars_file_from_the_running_stack(
+    local_stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _running_state(
+        tmp_path,
+        monkeypatch,
+        api_url=local_stack.api_url,
+        function_envs=local_stack.function_envs,
+        local_env=local_stack.local_env(local_stack.api_url),
+    )
+    output = tmp_path / "env.json"
+    assert cli.main(["sam-env", "--public-base-url", "http://127.0.0.1:3001/", "--output", str(output)]) == 0
+    assert json.loads(output.read_text()) == local_stack.sam_env_vars("http://127.0.0.1:3001")
+
+
 def test_cli_token_is_accepted_by_the_running_stack(
     local_stack: LocalStack,
     fake: FakeGateway,
@@ -487,21 +516,15 @@ def test_cli_token_is_accepted_by_the_running_stack(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    state = tmp_path / ".cartconnect-dev" / "stack.json"
-    state.parent.mkdir()
-    state.write_text(
-        json.dumps(
-            {
-                "pid": os.getpid(),
-                "api_url": local_stack.api_url,
-                "issuer": local_stack.issuer,
-                "audience": local_stack.audience,
-                "tenant_claim": local_stack.tenant_claim,
-                "key_path": str(local_stack.local_issuer.key_path),
-            }
-        )
+    _running_state(
+        tmp_path,
+        monkeypatch,
+        api_url=local_stack.api_url,
+        issuer=local_stack.issuer,
+        audience=local_stack.audience,
+        tenant_claim=local_stack.tenant_claim,
+        key_path=str(local_stack.local_issuer.key_path),
     )
-    monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
     assert cli.main(["token", "--tenant", "acme", "--claim", "scope=read write", "--expires-in", "120"]) == 0
     token = capsys.readouterr().out.strip()
     claims = _claims(token)
