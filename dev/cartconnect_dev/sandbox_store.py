@@ -13,8 +13,10 @@ Admin (sandbox only):
     GET/POST /_sandbox/config   POST /_sandbox/reset   POST /_sandbox/apps {client_id, client_secret}
 
 Decisions the provider's docs leave open:
-- Token endpoints accept JSON or form-encoded bodies and always answer JSON (the docs say errors come
-  "in the content type of the request"; a JSON answer to a form request is what clients parse anyway).
+- Token endpoints accept JSON or form-encoded bodies and answer JSON. Their error bodies are
+  AmeriCommerce-style `{status_code, message, details}` JSON unless the `error_style` ("oauth":
+  `{error, error_description}`) and `error_encoding` ("form": application/x-www-form-urlencoded)
+  switches say otherwise: the real field names and encoding are undocumented.
 - An auth_id is consumed on its first presentation, whether or not that exchange succeeds.
 - Every refresh token issued for a grant stays usable until the grant is revoked; each refresh
   still returns a new one. Access tokens stay valid until they expire or the grant is revoked.
@@ -75,6 +77,8 @@ class Faults:
     auto_approve: bool = False  # GET /api/oauth answers 302 at once, as if Approve were clicked
     token_lifetime_seconds: int = 3600
     expires_format: Literal["z", "offset", "naive", "absent"] = "z"
+    error_style: Literal["americommerce", "oauth"] = "americommerce"  # token-endpoint error fields
+    error_encoding: Literal["json", "form"] = "json"  # token-endpoint error body encoding
     api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store
     api_window_seconds: float = 10.0
 
@@ -136,6 +140,23 @@ class _Pending:
 
 def _error_body(status: int, message: str, details: str) -> dict[str, Any]:
     return {"status_code": status, "message": message, "details": details}
+
+
+# OAuth 2.0 error codes (RFC 6749 section 5.2, plus the usual server-side ones) by status.
+_OAUTH_ERRORS = {400: "invalid_request", 401: "invalid_client", 403: "invalid_grant", 429: "slow_down"}
+
+
+def _token_error(status: int, body: dict[str, Any], faults: Faults) -> tuple[bytes, str]:
+    """A token-endpoint error body (from _error_body) in the style and encoding the faults ask for."""
+    fields: dict[str, Any] = body
+    if faults.error_style == "oauth":
+        fields = {
+            "error": _OAUTH_ERRORS.get(status, "server_error"),
+            "error_description": body.get("details", ""),
+        }
+    if faults.error_encoding == "form":
+        return urlencode(fields).encode("utf-8"), "application/x-www-form-urlencoded"
+    return json.dumps(fields).encode("utf-8"), "application/json; charset=utf-8"
 
 
 def _append_query(url: str, params: list[tuple[str, str]]) -> str:
@@ -621,12 +642,15 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         self.store._capture(CapturedRequest("POST", path, headers, raw))
         if faults.rate_limit_token_endpoints:
             retry = _retry_after(faults.retry_after_seconds, faults.retry_after_format)
-            self._json(
-                429, _error_body(429, "Too Many Requests", "Rate limit exceeded"), {"Retry-After": retry}
+            self._token_answer(
+                429,
+                _error_body(429, "Too Many Requests", "Rate limit exceeded"),
+                faults,
+                {"Retry-After": retry},
             )
         elif faults.status_5xx is not None:
             code = int(faults.status_5xx)
-            self._json(code, _error_body(code, HTTPStatus(code).phrase, "Sandbox fault"))
+            self._token_answer(code, _error_body(code, HTTPStatus(code).phrase, "Sandbox fault"), faults)
         elif faults.malformed_json:
             self._send(200, b'{"access_token": "trunc', "application/json; charset=utf-8")
         elif faults.html_body:
@@ -634,15 +658,26 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         elif faults.redirect_token_endpoints:
             self._redirect("/api/oauth/redirected")
         elif faults.refuse_grants:
-            self._json(401, _error_body(401, "Unauthorized", "The grant has been refused"))
+            self._token_answer(401, _error_body(401, "Unauthorized", "The grant has been refused"), faults)
         else:
             fields = self._parse_body(raw)
             if fields is None:
-                self._json(400, _error_body(400, "Bad Request", "Body must be a JSON object or a form"))
+                body = _error_body(400, "Bad Request", "Body must be a JSON object or a form")
+                self._token_answer(400, body, faults)
                 return
             handler = self.store._exchange if name == "access_token" else self.store._refresh
             status, answer = handler(fields, faults)
-            self._json(status, answer)
+            self._token_answer(status, answer, faults)
+
+    def _token_answer(
+        self, status: int, data: dict[str, Any], faults: Faults, headers: dict[str, str] | None = None
+    ) -> None:
+        """A token endpoint's answer: JSON on success, an error in the configured style/encoding."""
+        if status < 400:
+            self._json(status, data, headers)
+            return
+        body, content_type = _token_error(status, data, faults)
+        self._send(status, body, content_type, headers)
 
     def _error_page_with_200(self) -> None:
         self._html(200, _ERROR_PAGE.format(title="Runtime Error", detail="Server Error in '/' Application."))

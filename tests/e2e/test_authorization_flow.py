@@ -205,6 +205,9 @@ def test_replays_lead_to_exactly_one_exchange(local_stack, sandbox, tenant):
         ({"malformed_json": True}, 502, "token_exchange_failed"),
         ({"html_body": True}, 502, "token_exchange_failed"),
         ({"refuse_grants": True}, 400, "grant_refused"),
+        ({"refuse_grants": True, "error_encoding": "form"}, 400, "grant_refused"),
+        ({"refuse_grants": True, "error_style": "oauth"}, 400, "grant_refused"),
+        ({"refuse_grants": True, "error_style": "oauth", "error_encoding": "form"}, 400, "grant_refused"),
         ({"rate_limit_token_endpoints": True}, 502, "token_exchange_failed"),
         ({"redirect_token_endpoints": True}, 502, "token_exchange_failed"),
     ],
@@ -228,6 +231,10 @@ def test_bad_token_responses_leave_nothing_half_written(
         None,
     )
     assert stored["last_error"]["code"] == error_code
+    if fault.get("refuse_grants"):
+        # The store's own text is recorded whatever the shape of its error body.
+        said = "invalid_client" if fault.get("error_style") == "oauth" else "Unauthorized"
+        assert f"(store said: {said}: The grant has been refused)" in stored["last_error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -615,3 +615,44 @@ def test_admin_endpoints(store: SandboxStore, http: httpx2.Client, client: Ameri
 def test_faults_assignment_is_validated(store: SandboxStore) -> None:
     with pytest.raises(ValueError):
         store.faults.expires_format = "epoch"  # type: ignore[assignment]
+
+
+# -- answers the docs leave open: error bodies -------------------------------
+
+
+@pytest.mark.parametrize("style", ["americommerce", "oauth"])
+@pytest.mark.parametrize("encoding", ["json", "form"])
+def test_token_endpoint_errors_in_every_style_and_encoding(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, style: str, encoding: str
+) -> None:
+    store.configure(error_style=style, error_encoding=encoding)
+    auth_id, code, _ = authorize(store, http)
+    with pytest.raises(GrantRefused) as refused:
+        exchange(client, store, auth_id, code, secret="wrong-secret")
+    expected = "invalid_grant: Invalid signature" if style == "oauth" else "Forbidden: Invalid signature"
+    assert refused.value.provider_message == expected
+    assert_safe(refused.value, code, auth_id)
+    raw = http.post(f"{store.base_url}/api/oauth/access_token", json={"client_id": CLIENT_ID})
+    assert raw.status_code == 400
+    content_type = raw.headers["Content-Type"]
+    assert content_type.startswith(
+        "application/x-www-form-urlencoded" if encoding == "form" else "application/json"
+    )
+    fields = {k: v[0] for k, v in parse_qs(raw.text).items()} if encoding == "form" else raw.json()
+    assert set(fields) == (
+        {"error", "error_description"} if style == "oauth" else {"status_code", "message", "details"}
+    )
+
+    store.configure(rate_limit_token_endpoints=True)
+    with pytest.raises(RateLimited) as limited:
+        exchange(client, store, auth_id, code)
+    assert limited.value.retry_after_seconds == 7
+    assert limited.value.provider_message == (
+        "slow_down: Rate limit exceeded" if style == "oauth" else "Too Many Requests: Rate limit exceeded"
+    )
+    store.configure(rate_limit_token_endpoints=False, status_5xx=503)
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        exchange(client, store, auth_id, code)
+    assert unavailable.value.provider_message == (
+        "server_error: Sandbox fault" if style == "oauth" else "Service Unavailable: Sandbox fault"
+    )

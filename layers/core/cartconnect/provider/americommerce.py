@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import httpx2
 
@@ -28,7 +29,7 @@ from cartconnect.provider.errors import (
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
-    safe_provider_message,
+    provider_message_from_fields,
 )
 from cartconnect.provider.expiry import parse_expires
 from cartconnect.provider.signing import exchange_signature, refresh_signature
@@ -308,11 +309,19 @@ class AmeriCommerceClient:
 
     @staticmethod
     def _provider_message(answer: _Answer, sensitive: tuple[str, ...]) -> str | None:
+        """The error text of a non-2xx answer: a JSON object or form fields (`message`/`details` or
+        `error`/`error_description`), whatever the Content-Type claims; None when neither parses."""
+        fields: Mapping[str, object] | None = None
         try:
             data = json.loads(answer.body)
-        except ValueError:
-            return None
-        return safe_provider_message(data.get("message"), sensitive) if isinstance(data, dict) else None
+            fields = data if isinstance(data, dict) else None
+        except ValueError:  # includes UnicodeDecodeError
+            try:
+                pairs = parse_qsl(answer.body.decode("utf-8"), strict_parsing=True)
+            except (UnicodeDecodeError, ValueError):
+                pairs = []
+            fields = {name: value for name, value in pairs}
+        return provider_message_from_fields(fields, sensitive) if fields else None
 
     @staticmethod
     def _json_object(endpoint: str, answer: _Answer) -> dict[str, Any]:
