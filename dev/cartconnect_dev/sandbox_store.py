@@ -20,7 +20,8 @@ Decisions the provider's docs leave open:
 - An auth_id is consumed on its first presentation, whether or not that exchange succeeds.
 - Every refresh token issued for a grant stays usable until the grant is revoked; each refresh
   still returns a new one. Access tokens stay valid until they expire or the grant is revoked.
-- A `no_expiry` grant's access tokens never expire here; the answer still carries `expires`.
+- A `no_expiry` grant's access tokens never expire here; its answers carry neither `expires` nor a
+  refresh token.
 - A "naive" `expires` is the store's local wall clock (UTC-06:00) without a zone.
 - Fault switches on the token endpoints answer before any verification (nothing is consumed).
 - /_sandbox/reset restores default faults and forgets grants, tokens, counters and captured
@@ -76,7 +77,7 @@ class Faults:
     echo_state: bool = True  # append a `state` given to /api/oauth to the redirect
     auto_approve: bool = False  # GET /api/oauth answers 302 at once, as if Approve were clicked
     token_lifetime_seconds: int = 3600
-    expires_format: Literal["z", "offset", "naive", "absent"] = "z"
+    expires_format: Literal["z", "offset", "naive", "absent", "garbage"] = "z"
     error_style: Literal["americommerce", "oauth"] = "americommerce"  # token-endpoint error fields
     error_encoding: Literal["json", "form"] = "json"  # token-endpoint error body encoding
     api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store
@@ -362,13 +363,17 @@ class SandboxStore:
         now = datetime.now(UTC)
         lifetime = timedelta(seconds=faults.token_lifetime_seconds)
         access = secrets.token_urlsafe(32)
-        refresh = secrets.token_urlsafe(32)
         expires = now + lifetime
         self._access[access] = AccessToken(grant.grant_id, None if grant.no_expiry else expires.timestamp())
+        if grant.no_expiry:  # never expires, needs no refresh token (AMERICOMMERCE.md section 4)
+            return {"access_token": access}
+        refresh = secrets.token_urlsafe(32)
         grant.refresh_tokens.add(refresh)
         self._refresh_index[refresh] = grant.grant_id
         answer: dict[str, Any] = {"access_token": access, "refresh_token": refresh}
-        if faults.expires_format == "z":
+        if faults.expires_format == "garbage":
+            answer["expires"] = "next Tuesday-ish"
+        elif faults.expires_format == "z":
             answer["expires"] = expires.strftime("%Y-%m-%dT%H:%M:%S.") + f"{expires.microsecond:06d}0Z"
         elif faults.expires_format == "offset":
             local = expires.astimezone(STORE_LOCAL_ZONE)

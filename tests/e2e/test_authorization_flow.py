@@ -8,6 +8,7 @@ import re
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -280,17 +281,38 @@ def test_the_secret_store_failing_in_the_callback_leaves_nothing_half_written(
     assert stored["last_error"]["code"] == error_code
 
 
-@pytest.mark.parametrize("expires_format", ["z", "offset", "naive", "absent"])
-def test_every_documented_expiry_form(local_stack, sandbox, tenant, expires_format):
+@pytest.mark.parametrize("expires_format", ["z", "offset", "naive", "absent", "garbage"])
+def test_every_documented_expiry_form(local_stack, sandbox, tenant, expires_format, caplog):
     sandbox.configure(expires_format=expires_format)
     connection = new_connection(local_stack, sandbox, tenant)
+    before = datetime.now(UTC)
     assert authorize(local_stack, sandbox, connection).status_code == 200
     stored = _get(local_stack, tenant, connection["id"])
     assert stored["status"] == "active"
-    if expires_format == "absent":
-        assert stored["expires_at"] is None and stored["next_refresh_at"] is None
+    if expires_format in ("absent", "garbage"):
+        # Unknown lifetime: GET says so (null), and the refresh is scheduled on the default
+        # lifetime (DEFAULT_TOKEN_LIFETIME_MINUTES 60 minus the 15-minute lead), not never.
+        assert stored["expires_at"] is None
+        due = datetime.fromisoformat(stored["next_refresh_at"])
+        assert before + timedelta(minutes=45) <= due <= datetime.now(UTC) + timedelta(minutes=45)
     else:
         assert stored["expires_at"] is not None
+    warnings = [r for r in caplog.records if r.getMessage() == "token expiry unreadable, lifetime assumed"]
+    if expires_format == "garbage":
+        # A warning with the connection and the reason, never the value.
+        assert [(r.connection_id, r.reason) for r in warnings] == [
+            (connection["id"], "expires is not an ISO 8601 date-time")
+        ]
+        assert "next Tuesday" not in caplog.text
+    else:
+        assert warnings == []
+
+
+def test_a_never_expiring_grant_is_never_scheduled(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant, scopes=("read_orders", "no_expiry"))
+    assert authorize(local_stack, sandbox, connection).status_code == 200
+    stored = _get(local_stack, tenant, connection["id"])
+    assert (stored["status"], stored["expires_at"], stored["next_refresh_at"]) == ("active", None, None)
 
 
 def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, sandbox, tenant, monkeypatch):

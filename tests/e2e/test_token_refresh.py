@@ -113,6 +113,24 @@ def test_a_token_that_never_expires_is_never_due(local_stack, sandbox, tenant, a
     assert sandbox.calls["refresh"] == before
 
 
+def test_a_token_of_unknown_lifetime_is_refreshed_on_the_default_one(
+    local_stack, sandbox, tenant, authorized, shift_clock
+):
+    sandbox.configure(expires_format="absent")
+    connection = authorized()
+    assert connection["expires_at"] is None and connection["next_refresh_at"] is not None
+    shift_clock(40 * 60)  # before issued_at + 60 min - 15 min lead
+    local_stack.refresh_due()
+    assert _get(local_stack, tenant, connection["id"])["token_version"] == 1
+    shift_clock(46 * 60)
+    before = sandbox.calls["refresh"]
+    local_stack.refresh_due()
+    refreshed = _get(local_stack, tenant, connection["id"])
+    assert sandbox.calls["refresh"] > before  # (other connections of the session may be due too)
+    assert refreshed["token_version"] == 2 and refreshed["expires_at"] is None
+    assert refreshed["next_refresh_at"] > connection["next_refresh_at"]
+
+
 def test_enqueuing_a_connection_twice_is_harmless(local_stack, sandbox, tenant, authorized, shift_clock):
     connection = authorized(lifetime=120)
     shift_clock(70)

@@ -313,7 +313,20 @@ def test_no_expiry_scope_never_expires(
     scope = "system,no_expiry"
     auth_id, code, _ = authorize(store, http, scope=scope)
     tokens = exchange(client, store, auth_id, code, scope=scope)
-    assert tokens.expires_at is None
+    assert tokens.expires_at is None and not tokens.expiry_unknown
+    assert tokens.refresh_token is None  # the store gives a never-expiring grant no refresh token
+
+
+def test_an_unreadable_expires_keeps_the_tokens_and_warns(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    store.faults.expires_format = "garbage"
+    tokens = connect(client, store, http)
+    assert tokens.access_token and tokens.refresh_token
+    assert (tokens.expires_at, tokens.expiry_unknown) == (None, True)
+    assert tokens.warning == "expires is not an ISO 8601 date-time"
+    # The store spent the auth_id: these tokens are the grant. They work.
+    assert client.get_store(store.base_url, tokens.access_token).total_count == 1
 
 
 # -- refresh --------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Provider answers the docs leave open (issue 10, part 4): error-body shapes."""
+"""Provider answers the docs leave open (issue 10, part 4): error-body shapes and missing or
+unreadable `expires`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import httpx2
@@ -9,11 +11,13 @@ import pytest
 
 from cartconnect.provider import AmeriCommerceClient, GrantRefused, ProviderError, RateLimited, TokenSet
 from cartconnect.provider.errors import MAX_PROVIDER_MESSAGE, provider_message_from_fields
+from cartconnect.refresh_schedule import refresh_due_at
 
 SECRET = "app-secret"
 CLIENT_ID = "12345"
 SCOPE = "read_orders,system"
 FORM = "application/x-www-form-urlencoded"
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def _client(response: httpx2.Response) -> AmeriCommerceClient:
@@ -139,3 +143,71 @@ def test_a_rate_limited_form_answer_keeps_retry_after_and_message() -> None:
     error = _refused(answer)
     assert isinstance(error, RateLimited)
     assert (error.retry_after_seconds, error.provider_message) == (7.0, "slow_down: Rate limit exceeded")
+
+
+# -- missing or unreadable expires --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expires", "warning"),
+    [
+        ("soon", "expires is not an ISO 8601 date-time"),
+        ("2014-02-30T00:00:00Z", "expires is not a valid date-time"),
+        (1400000000, "expires is not a string"),
+        ({"at": "x"}, "expires is not a string"),
+    ],
+)
+def test_an_unreadable_expires_keeps_the_tokens_with_a_warning(expires: object, warning: str) -> None:
+    tokens = _exchange(
+        httpx2.Response(200, json={"access_token": "a", "refresh_token": "r", "expires": expires})
+    )
+    assert (tokens.access_token, tokens.refresh_token, tokens.expires_at) == ("a", "r", None)
+    assert tokens.expiry_unknown and tokens.warning == warning
+    assert "soon" not in tokens.warning and "1400000000" not in tokens.warning
+
+
+def test_an_absent_expires_is_an_unknown_lifetime_without_a_warning() -> None:
+    tokens = _exchange(httpx2.Response(200, json={"access_token": "a", "refresh_token": "r"}))
+    assert tokens.expires_at is None and tokens.expiry_unknown and tokens.warning is None
+
+
+def test_a_no_expiry_grant_never_expires_whatever_expires_says() -> None:
+    for body in ({"access_token": "a"}, {"access_token": "a", "expires": "garbage"}):
+        tokens = _exchange(httpx2.Response(200, json=body), scope="read_orders,no_expiry")
+        assert tokens == TokenSet("a", None, None)  # not unknown: never
+
+
+def test_a_readable_expires_is_not_unknown() -> None:
+    tokens = _exchange(httpx2.Response(200, json={"access_token": "a", "expires": "2099-01-01T00:00:00Z"}))
+    assert tokens.expires_at == datetime(2099, 1, 1, tzinfo=UTC)
+    assert not tokens.expiry_unknown and tokens.warning is None
+
+
+def test_an_unknown_lifetime_is_refreshed_on_the_assumed_one() -> None:
+    hour, lead = timedelta(minutes=60), timedelta(minutes=15)
+    assert refresh_due_at(issued_at=NOW, expires_at=None, lead=lead) is None  # never expires
+    assert refresh_due_at(issued_at=NOW, expires_at=None, lead=lead, assumed_lifetime=hour) == NOW + 45 * (
+        hour / 60
+    )
+    # A short assumed lifetime: halfway through it, never before it was issued.
+    short = timedelta(minutes=10)
+    assert (
+        refresh_due_at(issued_at=NOW, expires_at=None, lead=lead, assumed_lifetime=short) == NOW + short / 2
+    )
+    assert refresh_due_at(issued_at=NOW, expires_at=None, lead=lead, assumed_lifetime=timedelta(0)) == NOW
+    # A known expiry wins over the assumed lifetime.
+    known = NOW + timedelta(hours=2)
+    assert refresh_due_at(issued_at=NOW, expires_at=known, lead=lead, assumed_lifetime=hour) == known - lead
+
+
+def test_the_default_lifetime_setting() -> None:
+    from cartconnect.settings import Settings, SettingsError
+
+    base = {"TABLE_NAME": "t", "KMS_KEY_ID": "k"}
+    assert Settings.from_environment(base).default_token_lifetime == timedelta(minutes=60)
+    assert Settings.from_environment(
+        {**base, "DEFAULT_TOKEN_LIFETIME_MINUTES": "30"}
+    ).default_token_lifetime == (timedelta(minutes=30))
+    for bad in ("0", "-5", "soon"):
+        with pytest.raises(SettingsError):
+            Settings.from_environment({**base, "DEFAULT_TOKEN_LIFETIME_MINUTES": bad})

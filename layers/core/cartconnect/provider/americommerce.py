@@ -12,7 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -31,7 +31,7 @@ from cartconnect.provider.errors import (
     RequestRejected,
     provider_message_from_fields,
 )
-from cartconnect.provider.expiry import parse_expires
+from cartconnect.provider.expiry import is_no_expiry, parse_expires
 from cartconnect.provider.signing import exchange_signature, refresh_signature
 from cartconnect.provider.urls import build_authorize_url  # noqa: F401 - part of this module's API
 from cartconnect.provider.urls import origin as _origin
@@ -70,11 +70,15 @@ def shared_http_client() -> httpx2.Client:
 
 @dataclass(frozen=True)
 class TokenSet:
-    """A token answer. `expires_at` is aware UTC, None when the token never expires."""
+    """A token answer. `expires_at` is aware UTC, or None: the token never expires (`no_expiry`), or
+    `expiry_unknown` is set because the answer had no `expires` or one that could not be read.
+    `warning` says which of the latter (a reason, never the value) so the caller can log it."""
 
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: datetime | None
+    expiry_unknown: bool = False
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -353,15 +357,19 @@ class AmeriCommerceClient:
         refresh = data.get("refresh_token")
         if refresh is not None and not isinstance(refresh, str):
             raise ProviderResponseError(endpoint, "refresh_token is not a string", status_code=status)
+        tokens = TokenSet(access_token=access, refresh_token=refresh or fallback_refresh, expires_at=None)
+        if is_no_expiry(scope):
+            return tokens
+        # An unreadable `expires` never fails the answer: the store has already spent the auth_id
+        # (or rotated the refresh token), so dropping these tokens would lose the grant. The
+        # lifetime is then unknown, as when `expires` is absent (docs/lifecycle.md).
         expires = data.get("expires")
-        if expires is not None and not isinstance(expires, str):
-            raise ProviderResponseError(endpoint, "expires is not a string", status_code=status)
+        if expires is None:
+            return replace(tokens, expiry_unknown=True)
+        if not isinstance(expires, str):
+            return replace(tokens, expiry_unknown=True, warning="expires is not a string")
         try:
             expires_at = parse_expires(expires, scopes=scope, received_at=self._clock())
         except ProviderResponseError as exc:
-            raise ProviderResponseError(endpoint, exc.reason, status_code=status) from None
-        return TokenSet(
-            access_token=access,
-            refresh_token=refresh or fallback_refresh,
-            expires_at=expires_at,
-        )
+            return replace(tokens, expiry_unknown=True, warning=exc.reason)
+        return replace(tokens, expires_at=expires_at)
