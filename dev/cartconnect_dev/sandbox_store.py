@@ -17,6 +17,9 @@ Decisions the provider's docs leave open:
   AmeriCommerce-style `{status_code, message, details}` JSON unless the `error_style` ("oauth":
   `{error, error_description}`) and `error_encoding` ("form": application/x-www-form-urlencoded)
   switches say otherwise: the real field names and encoding are undocumented.
+- The exchange signature is checked against the redirect URI as the evidence says stores sign it
+  (AMERICOMMERCE.md section 8): decoded, its query names and values re-encoded with nothing left
+  safe (`quote(v, safe="")`), then lower-cased. Only lower-case hex signatures are accepted.
 - An auth_id is consumed on its first presentation, whether or not that exchange succeeds.
 - Every refresh token issued for a grant stays usable until the grant is revoked; each refresh
   still returns a new one. Access tokens stay valid until they expire or the grant is revoked.
@@ -49,7 +52,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as validated_dataclass
@@ -158,6 +161,18 @@ def _token_error(status: int, body: dict[str, Any], faults: Faults) -> tuple[byt
     if faults.error_encoding == "form":
         return urlencode(fields).encode("utf-8"), "application/x-www-form-urlencoded"
     return json.dumps(fields).encode("utf-8"), "application/json; charset=utf-8"
+
+
+def store_signed_redirect_uri(redirect_uri: str) -> str:
+    """The redirect URI as this store puts it in the signature before lower-casing: decoded, every
+    query name and value re-encoded with nothing left safe. (The store's own rule, written apart
+    from the project's canonical_redirect_uri on purpose.)"""
+    parts = urlsplit(redirect_uri)
+    if not parts.query:
+        return redirect_uri
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(quote(name, safe="") + "=" + quote(value, safe="") for name, value in pairs)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def _append_query(url: str, params: list[tuple[str, str]]) -> str:
@@ -397,8 +412,9 @@ class SandboxStore:
             record.used = True  # consumed on first presentation, successful or not
             if secret is None or record.client_id != client_id:
                 return 403, _error_body(403, "Forbidden", "Unknown app for this auth_id")
-            expected = exchange_signature(secret, record.code, client_id, record.scope, record.redirect_uri)
-            if not hmac.compare_digest(expected, signature.lower()):
+            signed_uri = store_signed_redirect_uri(record.redirect_uri)
+            expected = exchange_signature(secret, record.code, client_id, record.scope, signed_uri)
+            if not (signature.isascii() and hmac.compare_digest(expected, signature)):
                 return 403, _error_body(403, "Forbidden", "Invalid signature")
             grant = Grant(str(uuid.uuid4()), client_id, record.scope)
             self._grants[grant.grant_id] = grant
@@ -413,7 +429,7 @@ class SandboxStore:
             if secret is None:
                 return 403, _error_body(403, "Forbidden", "Unknown app")
             expected = refresh_signature(secret, token, client_id)
-            if not hmac.compare_digest(expected, signature.lower()):
+            if not (signature.isascii() and hmac.compare_digest(expected, signature)):
                 return 403, _error_body(403, "Forbidden", "Invalid signature")
             grant_id = self._refresh_index.get(token)
             grant = self._grants.get(grant_id) if grant_id else None

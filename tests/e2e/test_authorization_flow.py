@@ -315,6 +315,36 @@ def test_a_never_expiring_grant_is_never_scheduled(local_stack, sandbox, tenant)
     assert (stored["status"], stored["expires_at"], stored["next_refresh_at"]) == ("active", None, None)
 
 
+def test_a_callback_url_with_reserved_characters_in_its_query_completes(local_stack, sandbox, tenant):
+    callback = f"{local_stack.api_url}/oauth2/callback?next=/a:b&x=1 2"
+    previous = local_stack.env.get("ALLOWED_CALLBACK_URLS", "")
+    local_stack.update_env({"ALLOWED_CALLBACK_URLS": callback})
+    try:
+        connection = new_connection(local_stack, sandbox, tenant)
+        patched = api(local_stack, tenant).patch(
+            f"/v1/connections/{connection['id']}", json={"callback_url": callback}
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["callback_url"] == callback
+        link = api(local_stack, tenant).post(f"/v1/connections/{connection['id']}/authorize-link")
+        assert link.status_code == 200, link.text
+        browser = Browser()
+        store_url = to_store(browser, link.json()["authorize_url"]).headers["location"]
+        redirect_uri = _query(store_url)["redirect_uri"][0]
+        # Every query value already in the form the store signs: percent-encoded, nothing safe.
+        assert redirect_uri.startswith(
+            f"{local_stack.api_url}/oauth2/callback?next=%2Fa%3Ab&x=1%202&cc_state="
+        )
+        callback_url = consent(browser, sandbox, store_url)
+        assert callback_url.startswith(redirect_uri + "&auth_id=")
+        page = browser.get(callback_url)
+        assert page.status_code == 200, page.text
+        assert _get(local_stack, tenant, connection["id"])["status"] == "active"
+        assert sandbox.calls["access_token"] == 1
+    finally:
+        local_stack.update_env({"ALLOWED_CALLBACK_URLS": previous})
+
+
 def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, sandbox, tenant, monkeypatch):
     connection = new_connection(local_stack, sandbox, tenant)
     link = connection["authorize_url"]

@@ -630,7 +630,7 @@ def test_faults_assignment_is_validated(store: SandboxStore) -> None:
         store.faults.expires_format = "epoch"  # type: ignore[assignment]
 
 
-# -- answers the docs leave open: error bodies -------------------------------
+# -- answers the docs leave open: error bodies, redirect-URI signing -------------------------------
 
 
 @pytest.mark.parametrize("style", ["americommerce", "oauth"])
@@ -669,3 +669,40 @@ def test_token_endpoint_errors_in_every_style_and_encoding(
     assert unavailable.value.provider_message == (
         "server_error: Sandbox fault" if style == "oauth" else "Service Unavailable: Sandbox fault"
     )
+
+
+def test_a_redirect_uri_with_reserved_characters_signs_in_its_canonical_form(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    from cartconnect.provider.signing import canonical_redirect_uri
+
+    callback = "https://App.Example.com/oauth2/callback?next=/a:b&x=1 2"
+    canonical = canonical_redirect_uri(callback, [("cc_state", "AbC")])
+    auth_id, code, location = authorize(store, http, redirect_uri=canonical)
+    assert location.startswith(canonical + "&auth_id=")  # the browser comes back to it unchanged
+    assert exchange(client, store, auth_id, code, redirect_uri=canonical).access_token
+
+    # The same callback sent as configured (raw "/", ":" and space in its query): the store signs
+    # its re-encoded form, so the signature over the URI as sent does not match.
+    raw = callback + "&cc_state=AbC"
+    auth_id, code, _ = authorize(store, http, redirect_uri=raw)
+    with pytest.raises(GrantRefused) as info:
+        exchange(client, store, auth_id, code, redirect_uri=raw)
+    assert info.value.status_code == 403 and info.value.provider_message == "Forbidden: Invalid signature"
+
+
+def test_only_lowercase_hex_signatures_are_accepted(store: SandboxStore, http: httpx2.Client) -> None:
+    auth_id, code, _ = authorize(store, http)
+    signature = hashlib.sha256((SECRET + code + CLIENT_ID + SCOPE + REDIRECT.lower()).encode()).hexdigest()
+    url = f"{store.base_url}/api/oauth/access_token"
+    upper = http.post(url, json={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": signature.upper()})
+    assert upper.status_code == 403
+    auth_id, code, _ = authorize(store, http)
+    signature = hashlib.sha256((SECRET + code + CLIENT_ID + SCOPE + REDIRECT.lower()).encode()).hexdigest()
+    assert (
+        http.post(url, json={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": signature}).status_code
+        == 200
+    )
+    auth_id, _, _ = authorize(store, http)
+    odd = http.post(url, json={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": "é" * 64})
+    assert (odd.status_code, odd.json()["details"]) == (403, "Invalid signature")

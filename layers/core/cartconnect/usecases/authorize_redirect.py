@@ -16,6 +16,7 @@ from cartconnect import credentials, hosts
 from cartconnect.adapters import authorization_repository, connection_repository, iclient_repository
 from cartconnect.adapters.authorization_repository import State
 from cartconnect.observability import logger
+from cartconnect.provider.signing import canonical_redirect_uri
 from cartconnect.provider.urls import build_authorize_url
 from cartconnect.scopes import scope_string
 from cartconnect.settings import get_settings
@@ -49,10 +50,6 @@ def cookie_name(state: str) -> str:
     return f"{COOKIE_PREFIX}{credentials.digest(state)[:16]}"
 
 
-def _with_query(url: str, name: str, value: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}{urlencode({name: value})}"
-
-
 def start(ticket: str) -> Redirect:
     if not credentials.is_well_formed(ticket):
         raise FlowRefused(400, "This link is not valid", "Check that the whole link was copied.")
@@ -75,7 +72,8 @@ def start(ticket: str) -> Redirect:
 
     state = credentials.new_credential()
     binding_key = random_secrets.token_hex(32)
-    redirect_uri = _with_query(connection.callback_url, STATE_IN_REDIRECT, state)
+    # Canonical form (every query value percent-encoded, nothing safe): what the store signs.
+    redirect_uri = canonical_redirect_uri(connection.callback_url, [(STATE_IN_REDIRECT, state)])
     scope = scope_string(connection.scopes)
     authorization_repository.put_state(
         state,
