@@ -13,12 +13,18 @@ Admin (sandbox only):
     GET/POST /_sandbox/config   POST /_sandbox/reset   POST /_sandbox/apps {client_id, client_secret}
 
 Decisions the provider's docs leave open:
-- Token endpoints accept JSON or form-encoded bodies and always answer JSON (the docs say errors come
-  "in the content type of the request"; a JSON answer to a form request is what clients parse anyway).
+- Token endpoints accept JSON or form-encoded bodies and answer JSON. Their error bodies are
+  AmeriCommerce-style `{status_code, message, details}` JSON unless the `error_style` ("oauth":
+  `{error, error_description}`) and `error_encoding` ("form": application/x-www-form-urlencoded)
+  switches say otherwise: the real field names and encoding are undocumented.
+- The exchange signature is checked against the redirect URI as the evidence says stores sign it
+  (AMERICOMMERCE.md section 8): decoded, its query names and values re-encoded with nothing left
+  safe (`quote(v, safe="")`), then lower-cased. Only lower-case hex signatures are accepted.
 - An auth_id is consumed on its first presentation, whether or not that exchange succeeds.
 - Every refresh token issued for a grant stays usable until the grant is revoked; each refresh
   still returns a new one. Access tokens stay valid until they expire or the grant is revoked.
-- A `no_expiry` grant's access tokens never expire here; the answer still carries `expires`.
+- A `no_expiry` grant's access tokens never expire here; its answers carry neither `expires` nor a
+  refresh token.
 - A "naive" `expires` is the store's local wall clock (UTC-06:00) without a zone.
 - Fault switches on the token endpoints answer before any verification (nothing is consumed).
 - /_sandbox/reset restores default faults and forgets grants, tokens, counters and captured
@@ -46,7 +52,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as validated_dataclass
@@ -74,7 +80,9 @@ class Faults:
     echo_state: bool = True  # append a `state` given to /api/oauth to the redirect
     auto_approve: bool = False  # GET /api/oauth answers 302 at once, as if Approve were clicked
     token_lifetime_seconds: int = 3600
-    expires_format: Literal["z", "offset", "naive", "absent"] = "z"
+    expires_format: Literal["z", "offset", "naive", "absent", "garbage"] = "z"
+    error_style: Literal["americommerce", "oauth"] = "americommerce"  # token-endpoint error fields
+    error_encoding: Literal["json", "form"] = "json"  # token-endpoint error body encoding
     api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store: 5, 10, 20 or 50
     # GET /api/v1/stores: the OpenAPI file's list ({"total_count", "stores": [...]}) or stores.md's bare object
     stores_shape: Literal["list", "object"] = "list"
@@ -152,6 +160,35 @@ API_RESOURCES: dict[str, frozenset[str]] = {
 
 def _error_body(status: int, message: str, details: str) -> dict[str, Any]:
     return {"status_code": status, "message": message, "details": details}
+
+
+# OAuth 2.0 error codes (RFC 6749 section 5.2, plus the usual server-side ones) by status.
+_OAUTH_ERRORS = {400: "invalid_request", 401: "invalid_client", 403: "invalid_grant", 429: "slow_down"}
+
+
+def _token_error(status: int, body: dict[str, Any], faults: Faults) -> tuple[bytes, str]:
+    """A token-endpoint error body (from _error_body) in the style and encoding the faults ask for."""
+    fields: dict[str, Any] = body
+    if faults.error_style == "oauth":
+        fields = {
+            "error": _OAUTH_ERRORS.get(status, "server_error"),
+            "error_description": body.get("details", ""),
+        }
+    if faults.error_encoding == "form":
+        return urlencode(fields).encode("utf-8"), "application/x-www-form-urlencoded"
+    return json.dumps(fields).encode("utf-8"), "application/json; charset=utf-8"
+
+
+def store_signed_redirect_uri(redirect_uri: str) -> str:
+    """The redirect URI as this store puts it in the signature before lower-casing: decoded, every
+    query name and value re-encoded with nothing left safe. (The store's own rule, written apart
+    from the project's canonical_redirect_uri on purpose.)"""
+    parts = urlsplit(redirect_uri)
+    if not parts.query:
+        return redirect_uri
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(quote(name, safe="") + "=" + quote(value, safe="") for name, value in pairs)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def _append_query(url: str, params: list[tuple[str, str]]) -> str:
@@ -357,13 +394,17 @@ class SandboxStore:
         now = datetime.now(UTC)
         lifetime = timedelta(seconds=faults.token_lifetime_seconds)
         access = secrets.token_urlsafe(32)
-        refresh = secrets.token_urlsafe(32)
         expires = now + lifetime
         self._access[access] = AccessToken(grant.grant_id, None if grant.no_expiry else expires.timestamp())
+        if grant.no_expiry:  # never expires, needs no refresh token (AMERICOMMERCE.md section 4)
+            return {"access_token": access}
+        refresh = secrets.token_urlsafe(32)
         grant.refresh_tokens.add(refresh)
         self._refresh_index[refresh] = grant.grant_id
         answer: dict[str, Any] = {"access_token": access, "refresh_token": refresh}
-        if faults.expires_format == "z":
+        if faults.expires_format == "garbage":
+            answer["expires"] = "next Tuesday-ish"
+        elif faults.expires_format == "z":
             answer["expires"] = expires.strftime("%Y-%m-%dT%H:%M:%S.") + f"{expires.microsecond:06d}0Z"
         elif faults.expires_format == "offset":
             local = expires.astimezone(STORE_LOCAL_ZONE)
@@ -387,8 +428,9 @@ class SandboxStore:
             record.used = True  # consumed on first presentation, successful or not
             if secret is None or record.client_id != client_id:
                 return 403, _error_body(403, "Forbidden", "Unknown app for this auth_id")
-            expected = exchange_signature(secret, record.code, client_id, record.scope, record.redirect_uri)
-            if not hmac.compare_digest(expected, signature.lower()):
+            signed_uri = store_signed_redirect_uri(record.redirect_uri)
+            expected = exchange_signature(secret, record.code, client_id, record.scope, signed_uri)
+            if not (signature.isascii() and hmac.compare_digest(expected, signature)):
                 return 403, _error_body(403, "Forbidden", "Invalid signature")
             grant = Grant(str(uuid.uuid4()), client_id, record.scope)
             self._grants[grant.grant_id] = grant
@@ -403,7 +445,7 @@ class SandboxStore:
             if secret is None:
                 return 403, _error_body(403, "Forbidden", "Unknown app")
             expected = refresh_signature(secret, token, client_id)
-            if not hmac.compare_digest(expected, signature.lower()):
+            if not (signature.isascii() and hmac.compare_digest(expected, signature)):
                 return 403, _error_body(403, "Forbidden", "Invalid signature")
             grant_id = self._refresh_index.get(token)
             grant = self._grants.get(grant_id) if grant_id else None
@@ -643,12 +685,15 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         self.store._capture(CapturedRequest("POST", path, headers, raw))
         if faults.rate_limit_token_endpoints:
             retry = _retry_after(faults.retry_after_seconds, faults.retry_after_format)
-            self._json(
-                429, _error_body(429, "Too Many Requests", "Rate limit exceeded"), {"Retry-After": retry}
+            self._token_answer(
+                429,
+                _error_body(429, "Too Many Requests", "Rate limit exceeded"),
+                faults,
+                {"Retry-After": retry},
             )
         elif faults.status_5xx is not None:
             code = int(faults.status_5xx)
-            self._json(code, _error_body(code, HTTPStatus(code).phrase, "Sandbox fault"))
+            self._token_answer(code, _error_body(code, HTTPStatus(code).phrase, "Sandbox fault"), faults)
         elif faults.malformed_json:
             self._send(200, b'{"access_token": "trunc', "application/json; charset=utf-8")
         elif faults.html_body:
@@ -656,15 +701,26 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         elif faults.redirect_token_endpoints:
             self._redirect("/api/oauth/redirected")
         elif faults.refuse_grants:
-            self._json(401, _error_body(401, "Unauthorized", "The grant has been refused"))
+            self._token_answer(401, _error_body(401, "Unauthorized", "The grant has been refused"), faults)
         else:
             fields = self._parse_body(raw)
             if fields is None:
-                self._json(400, _error_body(400, "Bad Request", "Body must be a JSON object or a form"))
+                body = _error_body(400, "Bad Request", "Body must be a JSON object or a form")
+                self._token_answer(400, body, faults)
                 return
             handler = self.store._exchange if name == "access_token" else self.store._refresh
             status, answer = handler(fields, faults)
-            self._json(status, answer)
+            self._token_answer(status, answer, faults)
+
+    def _token_answer(
+        self, status: int, data: dict[str, Any], faults: Faults, headers: dict[str, str] | None = None
+    ) -> None:
+        """A token endpoint's answer: JSON on success, an error in the configured style/encoding."""
+        if status < 400:
+            self._json(status, data, headers)
+            return
+        body, content_type = _token_error(status, data, faults)
+        self._send(status, body, content_type, headers)
 
     def _error_page_with_200(self) -> None:
         self._html(200, _ERROR_PAGE.format(title="Runtime Error", detail="Server Error in '/' Application."))

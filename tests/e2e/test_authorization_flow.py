@@ -8,6 +8,7 @@ import re
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -205,6 +206,9 @@ def test_replays_lead_to_exactly_one_exchange(local_stack, sandbox, tenant):
         ({"malformed_json": True}, 502, "token_exchange_failed"),
         ({"html_body": True}, 502, "token_exchange_failed"),
         ({"refuse_grants": True}, 400, "grant_refused"),
+        ({"refuse_grants": True, "error_encoding": "form"}, 400, "grant_refused"),
+        ({"refuse_grants": True, "error_style": "oauth"}, 400, "grant_refused"),
+        ({"refuse_grants": True, "error_style": "oauth", "error_encoding": "form"}, 400, "grant_refused"),
         ({"rate_limit_token_endpoints": True}, 502, "token_exchange_failed"),
         ({"redirect_token_endpoints": True}, 502, "token_exchange_failed"),
     ],
@@ -228,6 +232,10 @@ def test_bad_token_responses_leave_nothing_half_written(
         None,
     )
     assert stored["last_error"]["code"] == error_code
+    if fault.get("refuse_grants"):
+        # The store's own text is recorded whatever the shape of its error body.
+        said = "invalid_client" if fault.get("error_style") == "oauth" else "Unauthorized"
+        assert f"(store said: {said}: The grant has been refused)" in stored["last_error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -273,17 +281,68 @@ def test_the_secret_store_failing_in_the_callback_leaves_nothing_half_written(
     assert stored["last_error"]["code"] == error_code
 
 
-@pytest.mark.parametrize("expires_format", ["z", "offset", "naive", "absent"])
-def test_every_documented_expiry_form(local_stack, sandbox, tenant, expires_format):
+@pytest.mark.parametrize("expires_format", ["z", "offset", "naive", "absent", "garbage"])
+def test_every_documented_expiry_form(local_stack, sandbox, tenant, expires_format, caplog):
     sandbox.configure(expires_format=expires_format)
     connection = new_connection(local_stack, sandbox, tenant)
+    before = datetime.now(UTC)
     assert authorize(local_stack, sandbox, connection).status_code == 200
     stored = _get(local_stack, tenant, connection["id"])
     assert stored["status"] == "active"
-    if expires_format == "absent":
-        assert stored["expires_at"] is None and stored["next_refresh_at"] is None
+    if expires_format in ("absent", "garbage"):
+        # Unknown lifetime: GET says so (null), and the refresh is scheduled on the default
+        # lifetime (DEFAULT_TOKEN_LIFETIME_MINUTES 60 minus the 15-minute lead), not never.
+        assert stored["expires_at"] is None
+        due = datetime.fromisoformat(stored["next_refresh_at"])
+        assert before + timedelta(minutes=45) <= due <= datetime.now(UTC) + timedelta(minutes=45)
     else:
         assert stored["expires_at"] is not None
+    warnings = [r for r in caplog.records if r.getMessage() == "token expiry unreadable, lifetime assumed"]
+    if expires_format == "garbage":
+        # A warning with the connection and the reason, never the value.
+        assert [(r.connection_id, r.reason) for r in warnings] == [
+            (connection["id"], "expires is not an ISO 8601 date-time")
+        ]
+        assert "next Tuesday" not in caplog.text
+    else:
+        assert warnings == []
+
+
+def test_a_never_expiring_grant_is_never_scheduled(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant, scopes=("read_orders", "no_expiry"))
+    assert authorize(local_stack, sandbox, connection).status_code == 200
+    stored = _get(local_stack, tenant, connection["id"])
+    assert (stored["status"], stored["expires_at"], stored["next_refresh_at"]) == ("active", None, None)
+
+
+def test_a_callback_url_with_reserved_characters_in_its_query_completes(local_stack, sandbox, tenant):
+    callback = f"{local_stack.api_url}/oauth2/callback?next=/a:b&x=1 2"
+    previous = local_stack.env.get("ALLOWED_CALLBACK_URLS", "")
+    local_stack.update_env({"ALLOWED_CALLBACK_URLS": callback})
+    try:
+        connection = new_connection(local_stack, sandbox, tenant)
+        patched = api(local_stack, tenant).patch(
+            f"/v1/connections/{connection['id']}", json={"callback_url": callback}
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["callback_url"] == callback
+        link = api(local_stack, tenant).post(f"/v1/connections/{connection['id']}/authorize-link")
+        assert link.status_code == 200, link.text
+        browser = Browser()
+        store_url = to_store(browser, link.json()["authorize_url"]).headers["location"]
+        redirect_uri = _query(store_url)["redirect_uri"][0]
+        # Every query value already in the form the store signs: percent-encoded, nothing safe.
+        assert redirect_uri.startswith(
+            f"{local_stack.api_url}/oauth2/callback?next=%2Fa%3Ab&x=1%202&cc_state="
+        )
+        callback_url = consent(browser, sandbox, store_url)
+        assert callback_url.startswith(redirect_uri + "&auth_id=")
+        page = browser.get(callback_url)
+        assert page.status_code == 200, page.text
+        assert _get(local_stack, tenant, connection["id"])["status"] == "active"
+        assert sandbox.calls["access_token"] == 1
+    finally:
+        local_stack.update_env({"ALLOWED_CALLBACK_URLS": previous})
 
 
 def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, sandbox, tenant, monkeypatch):

@@ -113,6 +113,27 @@ def test_a_token_that_never_expires_is_never_due(local_stack, sandbox, tenant, a
     assert sandbox.calls["refresh"] == before
 
 
+def test_a_token_of_unknown_lifetime_is_refreshed_on_the_default_one(
+    local_stack, sandbox, tenant, authorized, shift_clock
+):
+    sandbox.configure(expires_format="absent")
+    connection = authorized()
+    assert connection["expires_at"] is None and connection["next_refresh_at"] is not None
+    item = raw_item(tenant, connection["id"])
+    assert "due_pk" in item and item["due_sk"] == item["refresh_due_at"]  # the scheduler finds it
+    # One connection only (not a whole scheduler pass at a shifted clock, which would sweep every
+    # connection the session left behind).
+    shift_clock(40 * 60)  # before issued_at + 60 min - 15 min lead
+    assert token_refresh.refresh(tenant, connection["id"]).reason == "not_due"
+    shift_clock(46 * 60)
+    before = sandbox.calls["refresh"]
+    refresh_via_worker(local_stack, tenant, connection)
+    refreshed = _get(local_stack, tenant, connection["id"])
+    assert sandbox.calls["refresh"] == before + 1
+    assert refreshed["token_version"] == 2 and refreshed["expires_at"] is None
+    assert refreshed["next_refresh_at"] > connection["next_refresh_at"]
+
+
 def test_enqueuing_a_connection_twice_is_harmless(local_stack, sandbox, tenant, authorized, shift_clock):
     connection = authorized(lifetime=120)
     shift_clock(70)

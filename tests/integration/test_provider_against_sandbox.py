@@ -318,7 +318,20 @@ def test_no_expiry_scope_never_expires(
     scope = "system,no_expiry"
     auth_id, code, _ = authorize(store, http, scope=scope)
     tokens = exchange(client, store, auth_id, code, scope=scope)
-    assert tokens.expires_at is None
+    assert tokens.expires_at is None and not tokens.expiry_unknown
+    assert tokens.refresh_token is None  # the store gives a never-expiring grant no refresh token
+
+
+def test_an_unreadable_expires_keeps_the_tokens_and_warns(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    store.faults.expires_format = "garbage"
+    tokens = connect(client, store, http)
+    assert tokens.access_token and tokens.refresh_token
+    assert (tokens.expires_at, tokens.expiry_unknown) == (None, True)
+    assert tokens.warning == "expires is not an ISO 8601 date-time"
+    # The store spent the auth_id: these tokens are the grant. They work.
+    assert client.get_store(store.base_url, tokens.access_token).total_count == 1
 
 
 # -- refresh --------------------------------------------------------------------------------------
@@ -663,3 +676,81 @@ def test_admin_endpoints(store: SandboxStore, http: httpx2.Client, client: Ameri
 def test_faults_assignment_is_validated(store: SandboxStore) -> None:
     with pytest.raises(ValueError):
         store.faults.expires_format = "epoch"  # type: ignore[assignment]
+
+
+# -- answers the docs leave open: error bodies, redirect-URI signing -------------------------------
+
+
+@pytest.mark.parametrize("style", ["americommerce", "oauth"])
+@pytest.mark.parametrize("encoding", ["json", "form"])
+def test_token_endpoint_errors_in_every_style_and_encoding(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient, style: str, encoding: str
+) -> None:
+    store.configure(error_style=style, error_encoding=encoding)
+    auth_id, code, _ = authorize(store, http)
+    with pytest.raises(GrantRefused) as refused:
+        exchange(client, store, auth_id, code, secret="wrong-secret")
+    expected = "invalid_grant: Invalid signature" if style == "oauth" else "Forbidden: Invalid signature"
+    assert refused.value.provider_message == expected
+    assert_safe(refused.value, code, auth_id)
+    raw = http.post(f"{store.base_url}/api/oauth/access_token", json={"client_id": CLIENT_ID})
+    assert raw.status_code == 400
+    content_type = raw.headers["Content-Type"]
+    assert content_type.startswith(
+        "application/x-www-form-urlencoded" if encoding == "form" else "application/json"
+    )
+    fields = {k: v[0] for k, v in parse_qs(raw.text).items()} if encoding == "form" else raw.json()
+    assert set(fields) == (
+        {"error", "error_description"} if style == "oauth" else {"status_code", "message", "details"}
+    )
+
+    store.configure(rate_limit_token_endpoints=True)
+    with pytest.raises(RateLimited) as limited:
+        exchange(client, store, auth_id, code)
+    assert limited.value.retry_after_seconds == 7
+    assert limited.value.provider_message == (
+        "slow_down: Rate limit exceeded" if style == "oauth" else "Too Many Requests: Rate limit exceeded"
+    )
+    store.configure(rate_limit_token_endpoints=False, status_5xx=503)
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        exchange(client, store, auth_id, code)
+    assert unavailable.value.provider_message == (
+        "server_error: Sandbox fault" if style == "oauth" else "Service Unavailable: Sandbox fault"
+    )
+
+
+def test_a_redirect_uri_with_reserved_characters_signs_in_its_canonical_form(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    from cartconnect.provider.signing import canonical_redirect_uri
+
+    callback = "https://App.Example.com/oauth2/callback?next=/a:b&x=1 2"
+    canonical = canonical_redirect_uri(callback, [("cc_state", "AbC")])
+    auth_id, code, location = authorize(store, http, redirect_uri=canonical)
+    assert location.startswith(canonical + "&auth_id=")  # the browser comes back to it unchanged
+    assert exchange(client, store, auth_id, code, redirect_uri=canonical).access_token
+
+    # The same callback sent as configured (raw "/", ":" and space in its query): the store signs
+    # its re-encoded form, so the signature over the URI as sent does not match.
+    raw = callback + "&cc_state=AbC"
+    auth_id, code, _ = authorize(store, http, redirect_uri=raw)
+    with pytest.raises(GrantRefused) as info:
+        exchange(client, store, auth_id, code, redirect_uri=raw)
+    assert info.value.status_code == 403 and info.value.provider_message == "Forbidden: Invalid signature"
+
+
+def test_only_lowercase_hex_signatures_are_accepted(store: SandboxStore, http: httpx2.Client) -> None:
+    auth_id, code, _ = authorize(store, http)
+    signature = hashlib.sha256((SECRET + code + CLIENT_ID + SCOPE + REDIRECT.lower()).encode()).hexdigest()
+    url = f"{store.base_url}/api/oauth/access_token"
+    upper = http.post(url, json={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": signature.upper()})
+    assert upper.status_code == 403
+    auth_id, code, _ = authorize(store, http)
+    signature = hashlib.sha256((SECRET + code + CLIENT_ID + SCOPE + REDIRECT.lower()).encode()).hexdigest()
+    assert (
+        http.post(url, json={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": signature}).status_code
+        == 200
+    )
+    auth_id, _, _ = authorize(store, http)
+    odd = http.post(url, json={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": "é" * 64})
+    assert (odd.status_code, odd.json()["details"]) == (403, "Invalid signature")

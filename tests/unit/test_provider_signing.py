@@ -277,8 +277,6 @@ def _exchange(client: AmeriCommerceClient) -> TokenSet:
         (httpx2.Response(200, json={"refresh_token": "r"}), ProviderResponseError, 200),
         (httpx2.Response(200, json={"access_token": 5}), ProviderResponseError, 200),
         (httpx2.Response(200, json=["access_token"]), ProviderResponseError, 200),
-        (httpx2.Response(200, json={"access_token": "a", "expires": 1400000000}), ProviderResponseError, 200),
-        (httpx2.Response(200, json={"access_token": "a", "expires": "soon"}), ProviderResponseError, 200),
         (httpx2.Response(200, content=b"\xff\xfe"), ProviderResponseError, 200),
         (httpx2.Response(200, content=b"{" + b" " * (1 << 20)), ProviderResponseError, 200),
         (httpx2.Response(301, headers={"Location": "https://elsewhere/"}), ProviderResponseError, 301),
@@ -312,7 +310,7 @@ def test_client_drops_a_provider_message_that_echoes_what_was_sent() -> None:
 
 def test_client_token_set_without_expiry_or_refresh_token() -> None:
     tokens = _exchange(_client_answering(httpx2.Response(200, json={"access_token": "a"})))
-    assert tokens == TokenSet("a", None, None)
+    assert tokens == TokenSet("a", None, None, expiry_unknown=True)
     refreshed = _client_answering(httpx2.Response(200, json={"access_token": "b"})).refresh(
         "https://store.cart.com", client_id=CLIENT_ID, client_secret=SECRET, refresh_token="old", scope=SCOPE
     )

@@ -16,11 +16,23 @@ DEFAULT_LEAD = timedelta(minutes=15)
 
 
 def refresh_due_at(
-    *, issued_at: datetime, expires_at: datetime | None, lead: timedelta = DEFAULT_LEAD
+    *,
+    issued_at: datetime,
+    expires_at: datetime | None,
+    lead: timedelta = DEFAULT_LEAD,
+    assumed_lifetime: timedelta | None = None,
 ) -> datetime | None:
-    """Expiry minus the lead time, but never earlier than halfway through a short token's life."""
+    """Expiry minus the lead time, but never earlier than halfway through a short token's life.
+
+    Without `expires_at`: None (never) for a token that never expires; for one whose lifetime is
+    unknown the caller passes `assumed_lifetime` and the expiry is taken as issued_at + that, the
+    due time never before issued_at.
+    """
     if expires_at is None:
-        return None
+        if assumed_lifetime is None:
+            return None
+        assumed = issued_at + assumed_lifetime
+        return max(issued_at, assumed - min(lead, max(assumed_lifetime, timedelta(0)) / 2))
     lifetime = expires_at - issued_at
     return expires_at - min(lead, max(lifetime, timedelta(0)) / 2)
 

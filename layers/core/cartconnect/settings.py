@@ -73,6 +73,9 @@ class Settings:
     # keep failing for longer than the window needs re-authorization.
     refresh_lead_minutes: float = 15.0
     refresh_failure_window_hours: float = 96.0
+    # Lifetime assumed for a token whose answer carries a refresh token but no (readable) `expires`:
+    # the provider documents no lifetime, so refresh on this schedule rather than never.
+    default_token_lifetime_minutes: float = 60.0
     # The store's documented call limit (calls per 10 s per store; 50 at most, 5/10/20 on some plans).
     # See docs/decisions/0005-store-rate-limiter.md for how it is enforced across Lambdas.
     store_call_limit: int = 50
@@ -80,6 +83,10 @@ class Settings:
     @property
     def refresh_lead(self) -> timedelta:
         return timedelta(minutes=self.refresh_lead_minutes)
+
+    @property
+    def default_token_lifetime(self) -> timedelta:
+        return timedelta(minutes=self.default_token_lifetime_minutes)
 
     @property
     def refresh_failure_window(self) -> timedelta:
@@ -116,6 +123,15 @@ class Settings:
                 _number(
                     "REFRESH_FAILURE_WINDOW_HOURS",
                     env.get("REFRESH_FAILURE_WINDOW_HOURS", "96"),
+                    float,
+                    minimum=0,
+                    strict=True,
+                )
+            ),
+            default_token_lifetime_minutes=float(
+                _number(
+                    "DEFAULT_TOKEN_LIFETIME_MINUTES",
+                    env.get("DEFAULT_TOKEN_LIFETIME_MINUTES", "60"),
                     float,
                     minimum=0,
                     strict=True,

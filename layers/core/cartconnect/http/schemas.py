@@ -211,7 +211,10 @@ class ConnectionOut(BaseModel):
     scopes: list[str]
     status: ConnectionStatus
     token_version: int
-    expires_at: datetime | None = Field(description="When the access token expires; null if it never does")
+    expires_at: datetime | None = Field(
+        description="When the access token expires; null if it never does, or if the store did not say"
+        " (then next_refresh_at is set, from the assumed lifetime DefaultTokenLifetimeMinutes)"
+    )
     next_refresh_at: datetime | None = Field(
         description="When the token is refreshed next (after failures: the next retry); null if never"
     )
@@ -300,7 +303,9 @@ class TokenOut(BaseModel):
     """The only response that ever carries a token."""
 
     access_token: str = Field(description="Send it to the store as the X-AC-Auth-Token header")
-    expires_at: datetime | None = Field(description="When it expires; null if it never does")
+    expires_at: datetime | None = Field(
+        description="When it expires; null if it never does, or if the store did not say"
+    )
     token_version: int = Field(description="Goes up by one with every new token")
 
 

@@ -28,6 +28,7 @@ _HOMES = {
     "RateLimited": "errors",
     "RequestRejected": "errors",
     "parse_expires": "expiry",
+    "canonical_redirect_uri": "signing",
     "exchange_signature": "signing",
     "refresh_signature": "signing",
     "sha256_hex": "signing",

@@ -12,11 +12,11 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx2
 
@@ -29,9 +29,9 @@ from cartconnect.provider.errors import (
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
-    safe_provider_message,
+    provider_message_from_fields,
 )
-from cartconnect.provider.expiry import parse_expires
+from cartconnect.provider.expiry import is_no_expiry, parse_expires
 from cartconnect.provider.signing import exchange_signature, refresh_signature
 from cartconnect.provider.urls import build_authorize_url  # noqa: F401 - part of this module's API
 from cartconnect.provider.urls import origin as _origin
@@ -72,11 +72,15 @@ def shared_http_client() -> httpx2.Client:
 
 @dataclass(frozen=True)
 class TokenSet:
-    """A token answer. `expires_at` is aware UTC, None when the token never expires."""
+    """A token answer. `expires_at` is aware UTC, or None: the token never expires (`no_expiry`), or
+    `expiry_unknown` is set because the answer had no `expires` or one that could not be read.
+    `warning` says which of the latter (a reason, never the value) so the caller can log it."""
 
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: datetime | None
+    expiry_unknown: bool = False
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -323,11 +327,19 @@ class AmeriCommerceClient:
 
     @staticmethod
     def _provider_message(answer: _Answer, sensitive: tuple[str, ...]) -> str | None:
+        """The error text of a non-2xx answer: a JSON object or form fields (`message`/`details` or
+        `error`/`error_description`), whatever the Content-Type claims; None when neither parses."""
+        fields: Mapping[str, object] | None = None
         try:
             data = json.loads(answer.body)
-        except ValueError:
-            return None
-        return safe_provider_message(data.get("message"), sensitive) if isinstance(data, dict) else None
+            fields = data if isinstance(data, dict) else None
+        except ValueError:  # includes UnicodeDecodeError
+            try:
+                pairs = parse_qsl(answer.body.decode("utf-8"), strict_parsing=True)
+            except (UnicodeDecodeError, ValueError):
+                pairs = []
+            fields = {name: value for name, value in pairs}
+        return provider_message_from_fields(fields, sensitive) if fields else None
 
     @staticmethod
     def _json_object(endpoint: str, answer: _Answer) -> dict[str, Any]:
@@ -359,18 +371,22 @@ class AmeriCommerceClient:
         refresh = data.get("refresh_token")
         if refresh is not None and not isinstance(refresh, str):
             raise ProviderResponseError(endpoint, "refresh_token is not a string", status_code=status)
+        tokens = TokenSet(access_token=access, refresh_token=refresh or fallback_refresh, expires_at=None)
+        if is_no_expiry(scope):
+            return tokens
+        # An unreadable `expires` never fails the answer: the store has already spent the auth_id
+        # (or rotated the refresh token), so dropping these tokens would lose the grant. The
+        # lifetime is then unknown, as when `expires` is absent (docs/lifecycle.md).
         expires = data.get("expires")
-        if expires is not None and not isinstance(expires, str):
-            raise ProviderResponseError(endpoint, "expires is not a string", status_code=status)
+        if expires is None:
+            return replace(tokens, expiry_unknown=True)
+        if not isinstance(expires, str):
+            return replace(tokens, expiry_unknown=True, warning="expires is not a string")
         try:
             expires_at = parse_expires(expires, scopes=scope, received_at=self._clock())
         except ProviderResponseError as exc:
-            raise ProviderResponseError(endpoint, exc.reason, status_code=status) from None
-        return TokenSet(
-            access_token=access,
-            refresh_token=refresh or fallback_refresh,
-            expires_at=expires_at,
-        )
+            return replace(tokens, expiry_unknown=True, warning=exc.reason)
+        return replace(tokens, expires_at=expires_at)
 
 
 def _store_name(body: bytes) -> str | None:

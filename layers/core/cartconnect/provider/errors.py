@@ -4,12 +4,16 @@ Every message is safe to log and to show: it carries the endpoint name, the HTTP
 reason, never a token, code, auth_id, signature, secret or the raw response body. The provider's own
 `message` field is included only when short (<= 200 characters after stripping control and format
 characters) and only when it does not echo back any value that was sent.
+
+Token-endpoint error bodies are not documented (AMERICOMMERCE.md section 8): the REST API answers
+`{"status_code", "message", "details"}`, OAuth-style servers `{"error", "error_description"}`, and a
+form-encoded request may get a form-encoded answer. `provider_message_from_fields` reads any of them.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 MAX_PROVIDER_MESSAGE = 200
 
@@ -25,6 +29,34 @@ def safe_provider_message(message: object, sensitive: Iterable[str] = ()) -> str
     if any(value and value in cleaned for value in sensitive):
         return None
     return cleaned
+
+
+# (headline, detail) field pairs, in the order they are tried: AmeriCommerce's own, then OAuth 2.0's.
+_MESSAGE_FIELDS = (("message", "details"), ("error", "error_description"))
+
+
+def provider_message_from_fields(fields: Mapping[str, object], sensitive: Iterable[str] = ()) -> str | None:
+    """The store's error text from a decoded error body (JSON object or form fields), made safe.
+
+    `message` and `details` (AmeriCommerce) or `error` and `error_description` (OAuth 2.0) become
+    "headline: detail". Nothing is kept when either part echoes a value that was sent (the store is
+    quoting the request); otherwise each part is kept when safe_provider_message keeps it, and the
+    detail is dropped first when the two together are longer than MAX_PROVIDER_MESSAGE.
+    """
+    sensitive = tuple(value for value in sensitive if value)
+    for headline_field, detail_field in _MESSAGE_FIELDS:
+        raw = (fields.get(headline_field), fields.get(detail_field))
+        if any(isinstance(part, str) and any(value in part for value in sensitive) for part in raw):
+            return None
+        headline = safe_provider_message(fields.get(headline_field), sensitive)
+        detail = safe_provider_message(fields.get(detail_field), sensitive)
+        if headline is None and detail is None:
+            continue
+        if headline is None or detail is None or detail == headline:
+            return headline or detail
+        combined = f"{headline}: {detail}"
+        return combined if len(combined) <= MAX_PROVIDER_MESSAGE else headline
+    return None
 
 
 class ProviderError(Exception):

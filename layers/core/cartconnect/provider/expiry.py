@@ -37,6 +37,11 @@ def _scope_names(scopes: str | Iterable[str]) -> set[str]:
     return set(scopes)
 
 
+def is_no_expiry(scopes: str | Iterable[str]) -> bool:
+    """Whether the grant holds the `no_expiry` scope (its token never expires, needs no refresh)."""
+    return NO_EXPIRY_SCOPE in _scope_names(scopes)
+
+
 def _zone(text: str) -> timezone:
     if text in ("Z", "z"):
         return UTC
@@ -67,8 +72,9 @@ def parse_expires(
     forms (`2014-05-12T00:00:00.0Z`, `2014-05-13T06:00:00.000-06:00`, naive
     `2014-05-12T14:51:02.206277`; 0-7 fractional digits). The value itself is never echoed.
     `received_at` (aware UTC), when given, narrows a naive value to its earliest future reading.
+    The client does not let that error fail a token answer (see AmeriCommerceClient._token_set).
     """
-    if NO_EXPIRY_SCOPE in _scope_names(scopes):
+    if is_no_expiry(scopes):
         return None
     if value is None:
         return None

@@ -20,6 +20,7 @@ from cartconnect.adapters.authorization_repository import State, Ticket
 from cartconnect.domain.connection import Connection
 from cartconnect.domain.iclient import IClient
 from cartconnect.observability import logger
+from cartconnect.provider.signing import canonical_redirect_uri
 from cartconnect.provider.urls import build_authorize_url
 from cartconnect.scopes import scope_string
 from cartconnect.settings import get_settings
@@ -61,10 +62,6 @@ class Redirect:
 def cookie_name(state: str) -> str:
     # One cookie per attempt, so two tabs authorizing two connections do not overwrite each other.
     return f"{COOKIE_PREFIX}{credentials.digest(state)[:16]}"
-
-
-def _with_query(url: str, name: str, value: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}{urlencode({name: value})}"
 
 
 def _check(ticket: Ticket | None) -> tuple[Connection, IClient, str]:
@@ -117,7 +114,8 @@ def start(ticket: str) -> Redirect:
 
     state = credentials.new_credential()
     binding_key = random_secrets.token_hex(32)
-    redirect_uri = _with_query(connection.callback_url, STATE_IN_REDIRECT, state)
+    # Canonical form (every query value percent-encoded, nothing safe): what the store signs.
+    redirect_uri = canonical_redirect_uri(connection.callback_url, [(STATE_IN_REDIRECT, state)])
     scope = scope_string(connection.scopes)
     authorization_repository.put_state(
         state,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import urlsplit
 
 from cartconnect import hosts
 from cartconnect.adapters import connection_repository, events, store_rate_limiter
@@ -29,7 +30,10 @@ def resolve_callback_url(requested: str | None, *, origin: str) -> str:
     if requested is None or requested == default:
         return default
     allowed = get_settings().allowed_callback_urls
-    if not requested.startswith("https://"):
+    # https, or this deployment's own origin (always https on API Gateway; plain http only on the
+    # local stack, where its own callback may still be allowed with a query of its own).
+    own_origin = urlsplit(requested)[:2] == urlsplit(default)[:2]
+    if not requested.startswith("https://") and not own_origin:
         raise InvalidField("callback_url", "must be an https URL")
     if requested not in allowed:
         raise InvalidField(
