@@ -84,7 +84,12 @@ def _issued(connection: Connection, blob: bytes | None) -> IssuedToken:
 
 
 def _still_valid(connection: Connection) -> bool:
-    return connection.expires_at is None or connection.expires_at - FALLBACK_MIN_VALIDITY > clock.utc_now()
+    """Whether the current token may be handed out although its refresh failed."""
+    if connection.expires_at is None:
+        # Never expires (no refresh scheduled), or its lifetime is unknown (refreshed on an assumed
+        # one, docs/lifecycle.md): an unknown lifetime may have run out, so it is not a fallback.
+        return connection.refresh_due_at is None
+    return connection.expires_at - FALLBACK_MIN_VALIDITY > clock.utc_now()
 
 
 def _failed(result: RefreshResult) -> Exception:
