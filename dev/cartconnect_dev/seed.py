@@ -36,8 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
-from cartconnect import credentials
-from cartconnect.adapters import authorization_repository
+from cartconnect import aws, credentials
+from cartconnect.adapters import authorization_repository, iclient_secret
 from cartconnect.adapters.authorization_repository import State, Ticket
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.errors import NotFound
@@ -141,12 +141,25 @@ def _ensure(report: SeedReport, what: str, read: Callable[[], object], create: C
 
 def _iclient(report: SeedReport, iclient_id: str, name: str, sandbox: SandboxApp) -> None:
     def create() -> None:
+        # A sample deleted this fixed-id iClient before: its secret waits out the 7-day recovery window
+        # under the same name, which a new CreateSecret may not reuse. Real ids never repeat.
+        _forget_secret(iclient_secret.secret_name(TENANT, iclient_id))
         with _fixed_id(iclients, iclient_id):
             iclients.create(
                 TENANT, name=name, client_id=sandbox.client_id, client_secret=sandbox.client_secret
             )
 
     _ensure(report, f"iClient {iclient_id}", lambda: iclients.get(TENANT, iclient_id), create)
+
+
+def _forget_secret(name: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("secretsmanager").delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
 
 
 def _connection(report: SeedReport, connection_id: str, name: str, sandbox: SandboxApp, origin: str) -> None:

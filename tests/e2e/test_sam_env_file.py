@@ -14,7 +14,7 @@ def test_a_variable_the_template_adds_reaches_the_sam_env_file_without_edits(tmp
     root = tmp_path / "root"
     root.mkdir()
     (root / "template.yaml").write_text(
-        template.replace(marker, marker + '        SECRET_PREFIX: !Sub "${AWS::StackName}/iclients/"\n', 1)
+        template.replace(marker, marker + '        ADDED_BY_A_LATER_CHANGE: !Sub "${AWS::StackName}/added/"\n', 1)
     )
     with running_dev_stack(root) as stack:
         result = stack.cli("sam-env", "--public-base-url", "http://127.0.0.1:3001")
@@ -28,7 +28,8 @@ def test_a_variable_the_template_adds_reaches_the_sam_env_file_without_edits(tmp
         "RefreshWorkerFunction",
     }
     for variables in document.values():
-        assert variables["SECRET_PREFIX"] == "cartconnect-local/iclients/"
+        assert variables["ADDED_BY_A_LATER_CHANGE"] == "cartconnect-local/added/"
+        assert variables["SECRET_PREFIX"] == "cartconnect/cartconnect-local/iclients/"
         assert variables["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
         assert variables["PUBLIC_BASE_URL"] == "http://127.0.0.1:3001"
         assert variables["CARTCONNECT_INSECURE_STORE_HOSTS"].startswith("127.0.0.1:")
