@@ -331,7 +331,7 @@ def test_an_unreadable_expires_keeps_the_tokens_and_warns(
     assert (tokens.expires_at, tokens.expiry_unknown) == (None, True)
     assert tokens.warning == "expires is not an ISO 8601 date-time"
     # The store spent the auth_id: these tokens are the grant. They work.
-    assert client.get_store(store.base_url, tokens.access_token).total_count == 1
+    assert client.probe(store.base_url, tokens.access_token, STORES).status_code == 200
 
 
 # -- refresh --------------------------------------------------------------------------------------
