@@ -1,5 +1,6 @@
 """A dev-only sandbox AmeriCommerce store: a real HTTP server on loopback speaking the documented
-wire format (see /work/shared/AMERICOMMERCE.md), with fault switches for tests.
+wire format (AmeriCommerce/rest-api's docs/authentication.md; the recipes are in cartconnect/provider/),
+with fault switches for tests.
 
     python -m cartconnect_dev.sandbox_store --port 8765 --app 12345:app-secret
 
