@@ -14,7 +14,9 @@ def test_a_variable_the_template_adds_reaches_the_sam_env_file_without_edits(tmp
     root = tmp_path / "root"
     root.mkdir()
     (root / "template.yaml").write_text(
-        template.replace(marker, marker + '        ADDED_BY_A_LATER_CHANGE: !Sub "${AWS::StackName}/added/"\n', 1)
+        template.replace(
+            marker, marker + '        ADDED_BY_A_LATER_CHANGE: !Sub "${AWS::StackName}/added/"\n', 1
+        )
     )
     with running_dev_stack(root) as stack:
         result = stack.cli("sam-env", "--public-base-url", "http://127.0.0.1:3001")
