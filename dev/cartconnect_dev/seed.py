@@ -41,7 +41,6 @@ from cartconnect.adapters import authorization_repository, iclient_secret
 from cartconnect.adapters.authorization_repository import State, Ticket
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.errors import NotFound
-from cartconnect.provider.signing import canonical_redirect_uri
 from cartconnect.scopes import scope_string
 from cartconnect.usecases import authorization, authorize_links, authorize_redirect, connections, iclients
 from cartconnect_dev.demo import approve_on_sandbox
@@ -215,9 +214,7 @@ def _renew_state(connection: Connection, sandbox: SandboxApp) -> None:
             client_id=sandbox.client_id,
             iclient_id=connection.iclient_id,
             scope=scope_string(connection.scopes),
-            redirect_uri=canonical_redirect_uri(
-                connection.callback_url, [(authorize_redirect.STATE_IN_REDIRECT, SAMPLE_STATE)]
-            ),
+            callback_url=connection.callback_url,
             auth_generation=connection.auth_generation,
             binding_key=SAMPLE_BINDING_KEY,
             expires_at=authorize_links.now_epoch() + LIFETIME_SECONDS,

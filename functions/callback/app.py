@@ -11,7 +11,7 @@ from cartconnect.cold_start import imports_done
 from cartconnect.http import pages
 from cartconnect.observability import logger
 from cartconnect.usecases.authorization import complete
-from cartconnect.usecases.authorize_redirect import FlowRefused
+from cartconnect.usecases.authorize_redirect import FlowRefused, expired_cookie
 
 
 def _cookies(event: dict[str, Any]) -> dict[str, str]:
@@ -20,6 +20,11 @@ def _cookies(event: dict[str, Any]) -> dict[str, str]:
         name, _, value = cookie.strip().partition("=")
         jar.setdefault(name, value)
     return jar
+
+
+def _cleared(cookie: str | None) -> list[str] | None:
+    # The attempt is over: its cookie has nothing left to bind. A state still live keeps it.
+    return [expired_cookie(cookie)] if cookie else None
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -34,7 +39,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         outcome = complete(query, _cookies(event))
     except FlowRefused as refused:
-        return pages.response(refused.status, refused.title, refused.message, ok=False)
+        return pages.response(
+            refused.status, refused.title, refused.message, ok=False, cookies=_cleared(refused.ended_cookie)
+        )
     except Exception:
         logger.exception("callback failed")
         return pages.response(
@@ -45,6 +52,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "Connection authorized",
         f"{outcome.connection.name} is connected to {outcome.connection.subdomain}. You can close this window.",
         ok=True,
+        cookies=_cleared(outcome.ended_cookie),
     )
 
 

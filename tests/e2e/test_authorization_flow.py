@@ -30,6 +30,16 @@ def _replace_query(url: str, **changes: str | None) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _consented(stack, sandbox, tenant) -> tuple[dict, Browser, str]:
+    """A new connection whose admin approved on the store: the browser, about to follow callback_url."""
+    connection = new_connection(stack, sandbox, tenant)
+    browser = Browser()
+    callback_url = consent(
+        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
+    )
+    return connection, browser, callback_url
+
+
 def test_success_activates_with_exactly_the_documented_exchange(
     local_stack, sandbox, tenant, captured_events
 ):
@@ -86,11 +96,7 @@ def test_store_lowercasing_the_redirect_uri_still_completes(local_stack, sandbox
 
 def test_store_not_echoing_state_still_completes(local_stack, sandbox, tenant):
     sandbox.configure(echo_state=False)
-    connection = new_connection(local_stack, sandbox, tenant)
-    browser = Browser()
-    callback_url = consent(
-        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
-    )
+    connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     assert "state" not in _query(callback_url)
     assert browser.get(callback_url).status_code == 200
     assert _get(local_stack, tenant, connection["id"])["status"] == "active"
@@ -147,11 +153,7 @@ def test_error_description_markup_is_escaped(local_stack, sandbox, tenant):
     ],
 )
 def test_state_attacks_are_refused_before_any_store_call(local_stack, sandbox, tenant, attack, monkeypatch):
-    connection = new_connection(local_stack, sandbox, tenant)
-    browser = Browser()
-    callback_url = consent(
-        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
-    )
+    connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     state = _query(callback_url)["state"][0]
     if attack == "no_state":
         callback_url = _replace_query(callback_url, state=None, cc_state=None)
@@ -178,11 +180,7 @@ def test_state_attacks_are_refused_before_any_store_call(local_stack, sandbox, t
 
 
 def test_replays_lead_to_exactly_one_exchange(local_stack, sandbox, tenant):
-    connection = new_connection(local_stack, sandbox, tenant)
-    browser = Browser()
-    callback_url = consent(
-        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
-    )
+    _connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     before = sandbox.calls["access_token"]
     barrier = threading.Barrier(10)
 
@@ -216,11 +214,7 @@ def test_replays_lead_to_exactly_one_exchange(local_stack, sandbox, tenant):
 def test_bad_token_responses_leave_nothing_half_written(
     local_stack, sandbox, tenant, fault, expected_status, error_code
 ):
-    connection = new_connection(local_stack, sandbox, tenant)
-    browser = Browser()
-    callback_url = consent(
-        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
-    )
+    connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     sandbox.configure(**fault)
     page = browser.get(callback_url)
     assert page.status_code == expected_status, page.text
@@ -254,11 +248,7 @@ def test_the_secret_store_failing_in_the_callback_leaves_nothing_half_written(
     from cartconnect import aws
     from cartconnect.adapters import iclient_secret
 
-    connection = new_connection(local_stack, sandbox, tenant)
-    browser = Browser()
-    callback_url = consent(
-        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
-    )
+    connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     iclient_secret.forget_cache()
     real_client = aws.client
 
@@ -486,11 +476,7 @@ def test_reauthorization_keeps_the_old_token_until_the_new_one_is_stored(
 
 
 def test_patch_during_authorization_voids_the_attempt(local_stack, sandbox, tenant):
-    connection = new_connection(local_stack, sandbox, tenant)
-    browser = Browser()
-    callback_url = consent(
-        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
-    )
+    connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     client = api(local_stack, tenant)
     assert client.patch(f"/v1/connections/{connection['id']}", json={"scopes": ["orders"]}).status_code == 200
     page = browser.get(callback_url)
@@ -499,14 +485,110 @@ def test_patch_during_authorization_voids_the_attempt(local_stack, sandbox, tena
 
 
 def test_callback_never_redirects_to_a_url_from_the_query(local_stack, sandbox, tenant):
-    connection = new_connection(local_stack, sandbox, tenant)
-    browser = Browser()
-    callback_url = consent(
-        browser, sandbox, to_store(browser, connection["authorize_url"]).headers["location"]
-    )
+    connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     hostile = "https://evil.example/steal"
     page = browser.get(_replace_query(callback_url, r=hostile, next=hostile, return_to=hostile))
     assert page.status_code == 200
     assert "location" not in page.headers
     assert "evil.example" not in page.text
     assert _get(local_stack, tenant, connection["id"])["status"] == "active"
+
+
+def _attempt_cookies(browser: Browser) -> list[str]:
+    return [name for name in browser.cookies if name.startswith("__Host-cc_auth_")]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "repeated_auth_id",
+        "auth_id_given_twice_alike",
+        "repeated_code",
+        "no_code",
+        "no_auth_id",
+        "empty_code",
+        "over_long_code",
+        "control_character_in_auth_id",
+        "format_character_in_code",
+    ],
+)
+def test_a_malformed_answer_is_refused_before_the_state_is_spent(
+    local_stack, sandbox, tenant, captured_events, fault
+):
+    connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
+    answer = _query(callback_url)
+    auth_id, code = answer["auth_id"][0], answer["code"][0]
+    malformed = {
+        "repeated_auth_id": callback_url + "&" + urlencode({"auth_id": auth_id + "x"}),
+        "auth_id_given_twice_alike": callback_url + "&" + urlencode({"auth_id": auth_id}),
+        "repeated_code": callback_url + "&" + urlencode({"code": "another-code"}),
+        "no_code": _replace_query(callback_url, code=None),
+        "no_auth_id": _replace_query(callback_url, auth_id=None),
+        "empty_code": _replace_query(callback_url, code=""),
+        "over_long_code": _replace_query(callback_url, code="c" * 1025),
+        "control_character_in_auth_id": _replace_query(callback_url, auth_id=auth_id + "\n"),
+        "format_character_in_code": _replace_query(callback_url, code=code + "\u200b"),
+    }[fault]
+    before = sandbox.calls["access_token"]
+
+    page = browser.get(malformed)
+    assert page.status_code == 400, page.text
+    assert sandbox.calls["access_token"] == before
+    assert "set-cookie" not in page.headers  # the attempt is still live: its cookie stays
+    stored = _get(local_stack, tenant, connection["id"])
+    assert (stored["status"], stored["last_error"]) == ("pending_authorization", None)
+    assert captured_events() == []
+
+    # Nothing was spent: the store's real answer still completes the authorization.
+    assert browser.get(callback_url).status_code == 200
+    assert _get(local_stack, tenant, connection["id"])["status"] == "active"
+
+
+def test_the_result_page_clears_the_attempt_cookie(local_stack, sandbox, tenant):
+    _connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
+    [name] = _attempt_cookies(browser)
+    page = browser.get(callback_url)
+    assert page.status_code == 200
+    cleared = page.headers["set-cookie"]
+    assert cleared.startswith(f"{name}=;")
+    for attribute in ("Max-Age=0", "Path=/", "Secure", "HttpOnly", "SameSite=Lax"):
+        assert attribute in cleared
+    assert _attempt_cookies(browser) == []
+    # A replay finds the attempt over and clears the cookie again (a browser that kept it).
+    browser.cookies[name] = "f" * 64
+    replay = browser.get(callback_url)
+    assert replay.status_code == 400 and "Max-Age=0" in replay.headers["set-cookie"]
+
+
+@pytest.mark.parametrize("ending", ["denied", "grant_refused"])
+def test_an_attempt_that_failed_after_spending_its_state_clears_its_cookie(
+    local_stack, sandbox, tenant, ending
+):
+    _connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
+    if ending == "denied":
+        callback_url = _replace_query(callback_url, auth_id=None, code=None, error="access_denied")
+    else:
+        sandbox.configure(refuse_grants=True)
+    page = browser.get(callback_url)
+    assert page.status_code == 400, page.text
+    assert "Max-Age=0" in page.headers["set-cookie"]
+    assert _attempt_cookies(browser) == []
+
+
+def test_the_state_item_cannot_reproduce_the_state(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    browser = Browser()
+    store_url = to_store(browser, connection["authorize_url"]).headers["location"]
+    state = _query(store_url)["state"][0]
+    item = local_stack.aws_client("dynamodb").get_item(
+        TableName=local_stack.env["TABLE_NAME"],
+        Key={"pk": {"S": f"STATE#{hashlib.sha256(state.encode()).hexdigest()}"}, "sk": {"S": "STATE"}},
+    )["Item"]
+    stored = json.dumps(item).lower()
+    assert state not in stored
+    assert item["callback_url"]["S"] == connection["callback_url"]
+    # The callback rebuilds the exact redirect URI that was sent from the state it is given.
+    assert browser.get(consent(browser, sandbox, store_url)).status_code == 200
+    exchange = sandbox.last_request("/api/oauth/access_token").json()
+    record = sandbox.auth_record(exchange["auth_id"])
+    assert record.redirect_uri == _query(store_url)["redirect_uri"][0]

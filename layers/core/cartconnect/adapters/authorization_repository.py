@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from botocore.exceptions import ClientError
 
@@ -33,7 +34,9 @@ class State:
     client_id: str
     iclient_id: str
     scope: str  # the exact scope string sent
-    redirect_uri: str  # the exact redirect URI sent
+    # The redirect URI sent is this URL plus the state: kept without the state, so nothing in the
+    # item can reproduce the state (the callback rebuilds the URI from the state it is given).
+    callback_url: str
     auth_generation: int
     binding_key: str  # hex key of the browser-binding cookie's HMAC
     expires_at: int
@@ -106,11 +109,19 @@ def _state(raw: table.Item) -> State:
         client_id=raw["client_id"],
         iclient_id=raw["iclient_id"],
         scope=raw["scope"],
-        redirect_uri=raw["redirect_uri"],
+        callback_url=raw["callback_url"] if "callback_url" in raw else _legacy_callback_url(raw),
         auth_generation=int(raw["auth_generation"]),
         binding_key=raw["binding_key"],
         expires_at=int(raw["expires_at"]),
     )
+
+
+def _legacy_callback_url(raw: table.Item) -> str:
+    """A state recorded before the URI was kept without it (at most STATE_LIFETIME old when a
+    deploy lands mid-authorization): its redirect URI is the callback URL plus the state, last."""
+    uri = urlsplit(raw["redirect_uri"])
+    pairs = parse_qsl(uri.query, keep_blank_values=True)[:-1]
+    return urlunsplit(uri._replace(query=urlencode(pairs)))
 
 
 def _delete(key: dict[str, Any]) -> table.Item | None:

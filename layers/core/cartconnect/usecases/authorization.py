@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cartconnect import credentials, hosts
 from cartconnect.adapters import (
@@ -26,50 +26,98 @@ from cartconnect.provider.errors import GrantRefused, ProviderError
 from cartconnect.settings import get_settings
 from cartconnect.usecases import store_budget, token_pair
 from cartconnect.usecases.authorize_links import now_epoch as _now
-from cartconnect.usecases.authorize_redirect import STATE_IN_REDIRECT, FlowRefused, cookie_name
+from cartconnect.usecases.authorize_redirect import (
+    STATE_IN_REDIRECT,
+    FlowRefused,
+    cookie_name,
+    redirect_uri_for,
+)
 
 MAX_CALLBACK_VALUE = 1024
+_ANSWER_FIELDS = ("auth_id", "code", "error", "error_description", "error_reason")
 
 
 @dataclass(frozen=True)
 class Authorized:
     connection: Connection
+    ended_cookie: str  # the attempt's browser-binding cookie, for the page to clear
 
 
-def _single(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name) or []
-    if len(set(values)) > 1:
-        raise FlowRefused(
-            400, "This authorization answer is not valid", f"It carries conflicting {name} values."
-        )
-    return values[0] if values else None
+@dataclass(frozen=True)
+class _Answer:
+    """The store's answer as the query carries it, checked before anything is read or spent."""
+
+    state: str
+    auth_id: str | None = field(default=None, repr=False)
+    code: str | None = field(default=None, repr=False)
+    error: str | None = None
+    error_description: str | None = None
+    error_reason: str | None = None
+
+
+def _invalid(message: str) -> FlowRefused:
+    return FlowRefused(400, "This authorization answer is not valid", message)
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in {"Cc", "Cf"}
 
 
 def _clean(value: str | None, limit: int = 300) -> str | None:
     """Free text from the store's query, stripped of control characters and shortened."""
     if value is None:
         return None
-    cleaned = "".join(char for char in value if unicodedata.category(char) not in {"Cc", "Cf"}).strip()
+    cleaned = "".join(char for char in value if not _is_control(char)).strip()
     return cleaned[:limit] or None
 
 
-def _spend_state(query: dict[str, list[str]], cookies: dict[str, str]) -> State:
-    """Every check that needs no call to the store; the state is spent only if they all pass."""
+def _answer(query: dict[str, list[str]]) -> _Answer:
+    """Every check of the query, with no read and no write: a request refused here leaves the
+    state unspent, so a malformed or forged answer cannot burn the admin's authorization."""
     states = set(query.get("state", [])) | set(query.get(STATE_IN_REDIRECT, []))
     if not states:
         raise FlowRefused(400, "This authorization answer is not valid", "It carries no state. Start again.")
     if len(states) > 1:
-        raise FlowRefused(400, "This authorization answer is not valid", "Its state values do not match.")
+        raise _invalid("Its state values do not match.")
     state = states.pop()
     if not credentials.is_well_formed(state):
-        raise FlowRefused(400, "This authorization answer is not valid", "Its state is malformed.")
+        raise _invalid("Its state is malformed.")
+    values: dict[str, str | None] = {}
+    for name in _ANSWER_FIELDS:
+        given = query.get(name) or []
+        if len(given) > 1:
+            raise _invalid(f"It repeats {name}.")
+        values[name] = given[0] if given else None
+    answer = _Answer(state=state, **values)
+    if answer.error is None:
+        for name, value in (("auth_id", answer.auth_id), ("code", answer.code)):
+            if not value:
+                raise FlowRefused(400, "The store's answer is incomplete", f"It had no {name}. Start again.")
+            if len(value) > MAX_CALLBACK_VALUE or any(_is_control(char) for char in value):
+                raise _invalid(f"Its {name} is malformed.")
+    return answer
+
+
+def _spend_state(state: str, cookies: dict[str, str]) -> State:
+    """The checks that read the state; it is spent only if they all pass."""
+    attempt_cookie = cookie_name(state)
     recorded = authorization_repository.read_state(state)
     if recorded is None:
-        raise FlowRefused(400, "This authorization was already completed", "Or it never started here.")
+        raise FlowRefused(
+            400,
+            "This authorization was already completed",
+            "Or it never started here.",
+            ended_cookie=attempt_cookie,
+        )
     if recorded.expires_at < _now():
         authorization_repository.consume_state(state)
-        raise FlowRefused(410, "This authorization has expired", "Ask for a new authorization link.")
-    cookie = cookies.get(cookie_name(state))
+        raise FlowRefused(
+            410,
+            "This authorization has expired",
+            "Ask for a new authorization link.",
+            ended_cookie=attempt_cookie,
+        )
+    cookie = cookies.get(attempt_cookie)
     if cookie is None or not credentials.same(cookie, credentials.binding(recorded.binding_key, state)):
         raise FlowRefused(
             400,
@@ -78,12 +126,27 @@ def _spend_state(query: dict[str, list[str]], cookies: dict[str, str]) -> State:
         )
     spent = authorization_repository.consume_state(state)
     if spent is None:
-        raise FlowRefused(400, "This authorization was already completed", "Its answer can be used once.")
+        raise FlowRefused(
+            400,
+            "This authorization was already completed",
+            "Its answer can be used once.",
+            ended_cookie=attempt_cookie,
+        )
     return spent
 
 
 def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized:
-    state = _spend_state(query, cookies)
+    answer = _answer(query)
+    state = _spend_state(answer.state, cookies)
+    attempt_cookie = cookie_name(answer.state)
+    try:
+        return Authorized(_exchange(answer, state), ended_cookie=attempt_cookie)
+    except FlowRefused as refused:
+        raise refused.ending(attempt_cookie) from None
+
+
+def _exchange(answer: _Answer, state: State) -> Connection:
+    """The state is spent: record the store's refusal, or exchange its code and store the tokens."""
     connection = connection_repository.get(state.tenant, state.connection_id)
     if connection is None:
         raise FlowRefused(410, "This connection no longer exists", "It was deleted during the authorization.")
@@ -92,17 +155,13 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
             409, "This connection changed", "Its store, app, scopes or callback changed. Ask for a new link."
         )
 
-    error = _single(query, "error")
-    if error is not None:
-        reason = _clean(_single(query, "error_description")) or _clean(_single(query, "error_reason"))
-        message = f"The store answered {_clean(error, 64)}" + (f": {reason}" if reason else "")
+    if answer.error is not None:
+        reason = _clean(answer.error_description) or _clean(answer.error_reason)
+        message = f"The store answered {_clean(answer.error, 64)}" + (f": {reason}" if reason else "")
         _fail(connection, state, "authorization_denied", message)
         raise FlowRefused(400, "The store did not authorize the connection", message)
-
-    auth_id, code = _single(query, "auth_id"), _single(query, "code")
-    if not auth_id or not code or len(auth_id) > MAX_CALLBACK_VALUE or len(code) > MAX_CALLBACK_VALUE:
-        _fail(connection, state, "invalid_callback", "The store's answer had no auth_id or code.")
-        raise FlowRefused(400, "The store's answer is incomplete", "It had no auth_id or code. Start again.")
+    auth_id, code = answer.auth_id, answer.code
+    assert auth_id is not None and code is not None  # _answer refused a success without them
 
     settings = get_settings()
     try:
@@ -119,7 +178,7 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
             auth_id=auth_id,
             code=code,
             scope=state.scope,
-            redirect_uri=state.redirect_uri,
+            redirect_uri=redirect_uri_for(state.callback_url, answer.state),
         )
     except iclient_secret.SecretGone:
         _fail(
@@ -163,7 +222,7 @@ def complete(query: dict[str, list[str]], cookies: dict[str, str]) -> Authorized
     logger.info(
         "connection authorized", extra={"connection_id": stored.id, "token_version": stored.token_version}
     )
-    return Authorized(stored)
+    return stored
 
 
 def _fail(connection: Connection, state: State, code: str, message: str) -> None:

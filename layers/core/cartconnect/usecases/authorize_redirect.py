@@ -34,13 +34,21 @@ COOKIE_PREFIX = "__Host-cc_auth_"
 
 
 class FlowRefused(Exception):
-    """A step of the flow refused the request; `message` is safe to show on the result page."""
+    """A step of the flow refused the request; `message` is safe to show on the result page.
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    `ended_cookie` names the attempt's browser-binding cookie when the refusal ended the attempt
+    (its state is spent or gone), so the page can clear it; None while the state is still live.
+    """
+
+    def __init__(self, status: int, title: str, message: str, *, ended_cookie: str | None = None) -> None:
         super().__init__(title)
         self.status = status
         self.title = title
         self.message = message
+        self.ended_cookie = ended_cookie
+
+    def ending(self, cookie: str) -> FlowRefused:
+        return FlowRefused(self.status, self.title, self.message, ended_cookie=cookie)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,23 @@ class Redirect:
 def cookie_name(state: str) -> str:
     # One cookie per attempt, so two tabs authorizing two connections do not overwrite each other.
     return f"{COOKIE_PREFIX}{credentials.digest(state)[:16]}"
+
+
+def _cookie(name: str, value: str, max_age: int) -> str:
+    # __Host-: Secure, Path=/ and no Domain, or the browser drops it.
+    return f"{name}={value}; Max-Age={max_age}; Path=/; Secure; HttpOnly; SameSite=Lax"
+
+
+def expired_cookie(name: str) -> str:
+    """The Set-Cookie value that removes an attempt's cookie once the attempt is over."""
+    return _cookie(name, "", 0)
+
+
+def redirect_uri_for(callback_url: str, state: str) -> str:
+    """The exact redirect URI sent for an attempt, rebuilt from what the STATE item keeps (the
+    callback URL, never the state) and the state the callback presents. Canonical form (every query
+    value percent-encoded, nothing safe): what the store signs."""
+    return canonical_redirect_uri(callback_url, [(STATE_IN_REDIRECT, state)])
 
 
 def _check(ticket: Ticket | None) -> tuple[Connection, IClient, str]:
@@ -114,8 +139,7 @@ def start(ticket: str) -> Redirect:
 
     state = credentials.new_credential()
     binding_key = random_secrets.token_hex(32)
-    # Canonical form (every query value percent-encoded, nothing safe): what the store signs.
-    redirect_uri = canonical_redirect_uri(connection.callback_url, [(STATE_IN_REDIRECT, state)])
+    redirect_uri = redirect_uri_for(connection.callback_url, state)
     scope = scope_string(connection.scopes)
     authorization_repository.put_state(
         state,
@@ -126,7 +150,7 @@ def start(ticket: str) -> Redirect:
             client_id=iclient.client_id,
             iclient_id=iclient.id,
             scope=scope,
-            redirect_uri=redirect_uri,
+            callback_url=connection.callback_url,
             auth_generation=connection.auth_generation,
             binding_key=binding_key,
             expires_at=_now() + STATE_LIFETIME_SECONDS,
@@ -134,9 +158,6 @@ def start(ticket: str) -> Redirect:
     )
     location = build_authorize_url(base_url, iclient.client_id, scope, redirect_uri)
     location += "&" + urlencode({"state": state}, quote_via=quote)
-    cookie = (
-        f"{cookie_name(state)}={credentials.binding(binding_key, state)}; "
-        f"Max-Age={STATE_LIFETIME_SECONDS}; Path=/; Secure; HttpOnly; SameSite=Lax"
-    )
+    cookie = _cookie(cookie_name(state), credentials.binding(binding_key, state), STATE_LIFETIME_SECONDS)
     logger.info("authorization started", extra={"connection_id": connection.id})
     return Redirect(location=location, cookie=cookie)
