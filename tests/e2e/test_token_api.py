@@ -170,6 +170,41 @@ def test_a_pending_connection_answers_409_with_a_fresh_authorize_link(local_stac
     assert to_store(Browser(), connection["authorize_url"]).headers["location"].startswith(sandbox.base_url)
 
 
+def test_each_409_link_replaces_the_previous_one_and_the_admins_link_stays(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    client = api(local_stack, tenant)
+    answered = [client.post(_path(connection, action)).json()["authorize_url"] for action in ("token",) * 4]
+    answered.append(client.post(_path(connection, "test")).json()["authorize_url"])
+    assert len(set(answered)) == 5
+    for replaced in answered[:-1]:
+        for method in ("GET", "POST"):
+            page = Browser().request(method, replaced)
+            assert page.status_code == 410 and "replaced" in page.text, page.text
+    # The platform's newest link and the admin's link from creation both open.
+    assert Browser().get(answered[-1]).status_code == 200
+    assert to_store(Browser(), connection["authorize_url"]).headers["location"].startswith(sandbox.base_url)
+    assert to_store(Browser(), answered[-1]).headers["location"].startswith(sandbox.base_url)
+    # A new admin link (authorize-link) voids every earlier one, the answers' too.
+    newer = client.post(_path(connection, "token")).json()["authorize_url"]
+    admin = client.post(_path(connection, "authorize-link")).json()["authorize_url"]
+    assert Browser().get(newer).status_code == 410
+    assert Browser().get(admin).status_code == 200
+
+
+def test_concurrent_409_answers_leave_one_answer_link_live(local_stack, sandbox, tenant):
+    connection = new_connection(local_stack, sandbox, tenant)
+    barrier = threading.Barrier(8)
+
+    def ask(_: int) -> str:
+        client = api(local_stack, tenant)
+        barrier.wait()
+        return client.post(_path(connection, "token")).json()["authorize_url"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        links = list(pool.map(ask, range(8)))
+    assert [Browser().get(link).status_code for link in links].count(200) == 1
+
+
 def test_a_refused_grant_answers_409_and_reauthorizing_makes_it_usable_again(
     local_stack, sandbox, tenant, authorized, captured_events
 ):
@@ -181,7 +216,9 @@ def test_a_refused_grant_answers_409_and_reauthorizing_makes_it_usable_again(
     problem = refused.json()
     assert problem["connection_status"] == "needs_reauthorization"
     assert "authorize it again" in problem["detail"]
-    assert client.post(_path(connection, "token")).status_code == 409
+    again = client.post(_path(connection, "token"))
+    assert again.status_code == 409
+    problem = again.json()  # its link replaced the previous answer's
     assert [e["code"] for e in of_type(captured_events(), "connection.needs_reauthorization")] == [
         "grant_refused"
     ]

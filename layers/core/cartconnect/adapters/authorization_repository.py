@@ -24,6 +24,8 @@ class Ticket:
     connection_id: str
     link_generation: int
     expires_at: int  # epoch seconds
+    # Set on links minted by a 409 answer: the connection's api_link_generation it was minted for.
+    api_link_generation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,14 @@ def consume_ticket(ticket: str) -> Ticket | None:
 
 
 def _ticket(raw: table.Item) -> Ticket:
-    return Ticket(raw["tenant"], raw["connection_id"], int(raw["link_generation"]), int(raw["expires_at"]))
+    api_link = raw.get("api_link_generation")
+    return Ticket(
+        raw["tenant"],
+        raw["connection_id"],
+        int(raw["link_generation"]),
+        int(raw["expires_at"]),
+        int(api_link) if api_link is not None else None,
+    )
 
 
 def read_state(state: str) -> State | None:

@@ -124,6 +124,7 @@ def from_item(item: table.Item) -> Connection:
         revision=int(item.get("revision", 0)),
         auth_generation=int(item.get("auth_generation", 0)),
         link_generation=int(item.get("link_generation", 0)),
+        api_link_generation=int(item.get("api_link_generation", 0)),
     )
 
 
@@ -349,11 +350,21 @@ def _updated(response: Any) -> Connection:
 
 def next_link_generation(tenant: str, connection_id: str) -> Connection:
     """Start a new authorize link: earlier links' tickets no longer match and will not open."""
+    return _bump(tenant, connection_id, "link_generation")
+
+
+def next_api_link_generation(tenant: str, connection_id: str) -> Connection:
+    """Start a new link for a 409 answer: the previous one of those no longer opens; the admin's
+    link of the current link generation still does."""
+    return _bump(tenant, connection_id, "api_link_generation")
+
+
+def _bump(tenant: str, connection_id: str, counter: str) -> Connection:
     try:
         response = table.client().update_item(
             TableName=table.table_name(),
             Key=item_key(tenant, connection_id),
-            UpdateExpression="ADD link_generation :one",
+            UpdateExpression=f"ADD {counter} :one",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":one": {"N": "1"}},
             ReturnValues="ALL_NEW",

@@ -65,3 +65,6 @@ class Connection:
     auth_generation: int = 0
     # Bumped by every new authorize link: only the newest link's ticket opens.
     link_generation: int = 0
+    # Bumped by every link a 409 answer mints: only the newest of those opens, beside the admin's
+    # link of the current link generation (decision 0006).
+    api_link_generation: int = 0

@@ -98,7 +98,10 @@ def _check(ticket: Ticket | None) -> tuple[Connection, IClient, str]:
     connection = connection_repository.get(ticket.tenant, ticket.connection_id)
     if connection is None:
         raise FlowRefused(410, "This connection no longer exists", "It was deleted after the link was made.")
-    if connection.link_generation != ticket.link_generation:
+    if connection.link_generation != ticket.link_generation or (
+        ticket.api_link_generation is not None
+        and ticket.api_link_generation != connection.api_link_generation
+    ):
         raise FlowRefused(410, "This link was replaced", "A newer link was issued for this connection.")
     iclient = iclient_repository.get(connection.tenant, connection.iclient_id)
     if iclient is None:

@@ -44,7 +44,7 @@ class IssuedToken:
 
 
 def _authorization_required(connection: Connection, origin: str) -> AuthorizationRequired:
-    url = authorize_links.authorize_url(origin, authorize_links.mint_ticket(connection))
+    url = authorize_links.answer_link(connection, origin=origin)
     if connection.status is ConnectionStatus.PENDING_AUTHORIZATION:
         detail = (
             "This connection has not been authorized yet: a store admin must open authorize_url "
