@@ -69,7 +69,9 @@ DOCS_ROUTE_KEY = "GET /v1/docs"
 
 @cache  # registers the route once per process
 def _enable_docs() -> None:
-    app.enable_swagger(path="/v1/docs", title="cartconnect management API")
+    from cartconnect.http import docs_page
+
+    app.enable_swagger(path="/v1/docs", title="cartconnect management API", middlewares=[docs_page.secured])
 
 
 # Ids are URL-safe ASCII (icl_/con_ + 26 characters): Powertools hands the handler the raw, still

@@ -69,6 +69,7 @@ def test_admin_approves_in_a_real_browser(local_stack, sandbox, tenant, browser,
     assert page.url.startswith(f"{local_stack.api_url}/oauth2/callback")
     assert page.locator("h1").inner_text() == "Connection authorized"
     page.screenshot(path=str(tmp_path / "authorized.png"))
+    assert context.cookies(local_stack.api_url) == []  # the attempt is over: its cookie is cleared
     context.close()
 
     stored = api(local_stack, tenant).get(f"/v1/connections/{connection['id']}").json()
@@ -108,3 +109,34 @@ def test_a_link_opened_in_another_browser_is_refused(local_stack, sandbox, tenan
     assert sandbox.calls["access_token"] == 0
     stored = api(local_stack, tenant).get(f"/v1/connections/{connection['id']}").json()
     assert stored["status"] == "pending_authorization"
+
+
+def test_swagger_ui_works_under_its_csp(local_stack, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    console: list[str] = []
+    requests: list[str] = []
+    failures: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("requestfailed", lambda request: failures.append(request.url))
+    docs = page.goto(f"{local_stack.api_url}/v1/docs")
+    assert docs is not None and docs.status == 200
+    csp = docs.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert docs.headers["x-content-type-options"] == "nosniff"
+    assert docs.headers["cache-control"] == "no-cache"
+    page.locator(".opblock-summary-path", has_text="/v1/scopes").first.click()
+    page.locator(".try-out__btn").first.click()
+    page.locator(".execute").first.click()
+    # "Try it out" reached the API (connect-src 'self'): the gateway's 401, no token was given.
+    status = page.locator(".live-responses-table tr.response td.response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip().startswith("401")
+    assert page.locator('link[rel="icon"]').get_attribute("href") == "data:,"
+    context.close()
+    assert [text for text in console if "Content Security Policy" in text] == []
+    assert failures == []
+    # Nothing but the API itself (and data: URIs): no CDN, no validator badge, no /favicon.ico.
+    assert [url for url in requests if not url.startswith(("data:", local_stack.api_url))] == []
+    assert not [url for url in requests if url.endswith("/favicon.ico")]

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-import copy
+import base64
+import hashlib
 import json
+import re
 import sys
 import uuid
 import warnings
@@ -53,14 +55,50 @@ def test_the_served_document_is_docs_openapi_json(management):
     assert json.loads(response["body"]) == json.loads(COMMITTED.read_text())
 
 
-def test_swagger_ui_embeds_the_same_document(management):
-    event = json.loads((ROOT / "events" / "management-openapi.json").read_text())
-    docs = copy.deepcopy(event)
+def _docs_event(query: dict[str, str] | None = None) -> dict[str, Any]:
+    docs = json.loads((ROOT / "events" / "management-openapi.json").read_text())
     docs["routeKey"] = docs["requestContext"]["routeKey"] = "GET /v1/docs"
     docs["rawPath"] = docs["requestContext"]["http"]["path"] = "/v1/docs"
-    docs["rawQueryString"], docs["queryStringParameters"] = "format=json", {"format": "json"}
-    swagger = _invoke(management, docs)
+    if query:
+        docs["rawQueryString"] = "&".join(f"{name}={value}" for name, value in query.items())
+        docs["queryStringParameters"] = query
+    return docs
+
+
+def test_swagger_ui_embeds_the_same_document(management):
+    event = json.loads((ROOT / "events" / "management-openapi.json").read_text())
+    swagger = _invoke(management, _docs_event({"format": "json"}))
     assert swagger["statusCode"] == 200
     # Registering the Swagger UI route must not change the served document either.
     served = _invoke(management, event)
     assert json.loads(swagger["body"]) == json.loads(served["body"]) == json.loads(COMMITTED.read_text())
+
+
+def _inline_hashes(html: str, tag: str) -> set[str]:
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.DOTALL)
+    return {"'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'" for b in blocks}
+
+
+@pytest.mark.parametrize("query", [None, {"format": "oauth2-redirect"}])
+def test_swagger_ui_pages_allow_exactly_their_own_inline_blocks(management, query):
+    page = _invoke(management, _docs_event(query))
+    assert page["statusCode"] == 200
+    headers = page["headers"]
+    directives = {}
+    for directive in headers["Content-Security-Policy"].split("; "):
+        name, _, sources = directive.partition(" ")
+        directives[name] = sources
+    scripts = _inline_hashes(page["body"], "script")
+    assert scripts and set(directives["script-src"].split()) == scripts
+    assert set(directives["style-src"].split()) == (_inline_hashes(page["body"], "style") or {"'none'"})
+    assert directives["default-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
+    assert (headers["X-Content-Type-Options"], headers["Cache-Control"]) == ("nosniff", "no-cache")
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    if query is None:
+        assert '<link rel="icon" href="data:,">' in page["body"]  # no /favicon.ico request, no 404
+
+
+def test_the_document_served_by_the_docs_route_is_nosniff_and_unframeable(management):
+    headers = _invoke(management, _docs_event({"format": "json"}))["headers"]
+    assert headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert headers["X-Content-Type-Options"] == "nosniff"
