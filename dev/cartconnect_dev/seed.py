@@ -38,11 +38,12 @@ import httpx2
 
 from cartconnect import aws, credentials
 from cartconnect.adapters import authorization_repository, iclient_secret
-from cartconnect.adapters.authorization_repository import State, Ticket
+from cartconnect.domain.authorization import State, Ticket
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.errors import NotFound
 from cartconnect.scopes import scope_string
-from cartconnect.usecases import authorization, authorize_links, authorize_redirect, connections, iclients
+from cartconnect.usecases import connections, iclients
+from cartconnect.usecases.authorization import callback, flow, links, redirect
 from cartconnect_dev.demo import approve_on_sandbox
 
 TENANT = "sample-tenant"
@@ -60,7 +61,7 @@ LIFETIME_SECONDS = 600
 
 def sample_state_cookie() -> str:
     """The browser-binding cookie for SAMPLE_STATE, as events/callback-store-denied.json carries it."""
-    name = authorize_redirect.cookie_name(SAMPLE_STATE)
+    name = flow.cookie_name(SAMPLE_STATE)
     return f"{name}={credentials.binding(SAMPLE_BINDING_KEY, SAMPLE_STATE)}"
 
 
@@ -181,13 +182,13 @@ def _connection(report: SeedReport, connection_id: str, name: str, sandbox: Sand
 def _authorize(connection_id: str, sandbox: SandboxApp, origin: str) -> None:
     """The real flow, in this process: a new link, the authorize redirect, the sandbox store's consent
     and the callback's code exchange."""
-    link = authorize_links.issue_link(TENANT, connection_id, origin=origin)
-    redirect = authorize_redirect.start(link.rsplit("/", 1)[1])
-    cookie_name, _, cookie_value = redirect.cookie.partition(";")[0].partition("=")
+    link = links.issue_link(TENANT, connection_id, origin=origin)
+    started = redirect.start(link.rsplit("/", 1)[1])
+    cookie_name, _, cookie_value = started.cookie.partition(";")[0].partition("=")
     with httpx2.Client(follow_redirects=False, timeout=30, trust_env=False) as http:
-        callback_url = approve_on_sandbox(http.request, redirect.location, sandbox.base_url)
+        callback_url = approve_on_sandbox(http.request, started.location, sandbox.base_url)
     query = parse_qs(urlsplit(callback_url).query, keep_blank_values=True)
-    outcome = authorization.complete(query, {cookie_name: cookie_value})
+    outcome = callback.complete(query, {cookie_name: cookie_value})
     if outcome.connection.status is not ConnectionStatus.ACTIVE:
         raise SeedFailed(f"{connection_id} is {outcome.connection.status.value} after its authorization")
 
@@ -196,9 +197,7 @@ def _renew_ticket(link_generation: int) -> None:
     authorization_repository.consume_ticket(SAMPLE_TICKET)
     authorization_repository.put_ticket(
         SAMPLE_TICKET,
-        Ticket(
-            TENANT, PENDING_CONNECTION_ID, link_generation, authorize_links.now_epoch() + LIFETIME_SECONDS
-        ),
+        Ticket(TENANT, PENDING_CONNECTION_ID, link_generation, flow.now_epoch() + LIFETIME_SECONDS),
     )
 
 
@@ -217,6 +216,6 @@ def _renew_state(connection: Connection, sandbox: SandboxApp) -> None:
             callback_url=connection.callback_url,
             auth_generation=connection.auth_generation,
             binding_key=SAMPLE_BINDING_KEY,
-            expires_at=authorize_links.now_epoch() + LIFETIME_SECONDS,
+            expires_at=flow.now_epoch() + LIFETIME_SECONDS,
         ),
     )

@@ -22,9 +22,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cartconnect.cold_start import imports_done
-from cartconnect.http import pages
+from cartconnect.http import flow_pages, pages
 from cartconnect.observability import logger
-from cartconnect.usecases.authorize_redirect import FlowRefused, preview, start
+from cartconnect.usecases.authorization.flow import FlowRefused
+from cartconnect.usecases.authorization.redirect import preview, start
 
 # Sec-Fetch-Site values of a request the page's own form makes ("none": typed or bookmarked).
 _OWN_REQUESTS = frozenset({"same-origin", "none"})
@@ -45,19 +46,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return pages.grant_response(grant.store_host, grant.store_origin, grant.client_id, grant.scopes)
         if _refused_cross_site(event):
             logger.info("authorize refused a cross-site POST")
-            return pages.response(
-                403,
-                "Open the link itself",
-                "Open the authorization link in your browser to continue.",
-                ok=False,
-            )
+            return flow_pages.cross_site_post()
         # The form's body (urlencoded, usually empty) carries nothing the flow needs: not read.
         redirect = start(ticket)
     except FlowRefused as refused:
-        return pages.response(refused.status, refused.title, refused.message, ok=False)
+        return flow_pages.refused(refused)
     except Exception:
         logger.exception("authorize failed")
-        return pages.response(500, "Something went wrong", "Try the link again in a minute.", ok=False)
+        return flow_pages.link_failed()
     # 303: the browser follows with a GET, whatever the form's method was.
     return {
         "statusCode": 303,

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cartconnect.cold_start import imports_done
-from cartconnect.http import pages
+from cartconnect.http import flow_pages
 from cartconnect.observability import logger
-from cartconnect.usecases.authorization import complete
-from cartconnect.usecases.authorize_redirect import FlowRefused, expired_cookie
+from cartconnect.usecases.authorization.callback import complete
+from cartconnect.usecases.authorization.flow import FlowRefused
 
 
 def _cookies(event: dict[str, Any]) -> dict[str, str]:
@@ -22,38 +22,21 @@ def _cookies(event: dict[str, Any]) -> dict[str, str]:
     return jar
 
 
-def _cleared(cookie: str | None) -> list[str] | None:
-    # The attempt is over: its cookie has nothing left to bind. A state still live keeps it.
-    return [expired_cookie(cookie)] if cookie else None
-
-
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # parse_qs keeps repeats, so a state given twice with two values is caught, not silently picked.
     try:
         query = parse_qs(event.get("rawQueryString") or "", keep_blank_values=True, max_num_fields=50)
     except ValueError:
-        return pages.response(
-            400, "This authorization answer is not valid", "It has too many parameters.", ok=False
-        )
+        return flow_pages.too_many_parameters()
     try:
         outcome = complete(query, _cookies(event))
     except FlowRefused as refused:
-        return pages.response(
-            refused.status, refused.title, refused.message, ok=False, cookies=_cleared(refused.ended_cookie)
-        )
+        return flow_pages.refused(refused)
     except Exception:
         logger.exception("callback failed")
-        return pages.response(
-            500, "Something went wrong", "The connection was not authorized. Ask for a new link.", ok=False
-        )
-    return pages.response(
-        200,
-        "Connection authorized",
-        f"{outcome.connection.name} is connected to {outcome.connection.subdomain}. You can close this window.",
-        ok=True,
-        cookies=_cleared(outcome.ended_cookie),
-    )
+        return flow_pages.callback_failed()
+    return flow_pages.authorized(outcome.connection.name, outcome.connection.subdomain, outcome.ended_cookie)
 
 
 imports_done()

@@ -44,7 +44,9 @@ from cartconnect.http.schemas import (
 )
 from cartconnect.observability import logger, refresh_outcomes
 from cartconnect.scopes import SCOPES
-from cartconnect.usecases import authorize_links, connections, iclients
+from cartconnect.usecases import connections, iclients
+from cartconnect.usecases.authorization import links as authorize_links
+from cartconnect.usecases.authorization.flow import LINK_LIFETIME_SECONDS
 
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -257,7 +259,7 @@ def create_connection(body: ConnectionCreate) -> Response[str]:
 )
 def new_authorize_link(connection_id: ConnectionIdPath) -> Response[str]:
     link = authorize_links.issue_link(_tenant(), connection_id, origin=origin_of(app.current_event))
-    return _json(200, AuthorizeLinkOut(authorize_url=link, expires_in=authorize_links.LINK_LIFETIME_SECONDS))
+    return _json(200, AuthorizeLinkOut(authorize_url=link, expires_in=LINK_LIFETIME_SECONDS))
 
 
 @app.get(

@@ -9,7 +9,8 @@ from typing import Any
 
 from cartconnect.adapters import refresh_queue, refresh_repository, table, token_vault
 from cartconnect.adapters.connection_repository import item_key
-from cartconnect.provider.americommerce import AmeriCommerceClient, TokenSet
+from cartconnect.domain.tokens import TokenSet
+from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.usecases import token_refresh
 from cartconnect_dev.scheduler import (
     WORKER_FUNCTION,

@@ -169,9 +169,9 @@ def test_state_attacks_are_refused_before_any_store_call(local_stack, sandbox, t
     elif attack == "conflicting_states":
         callback_url = _replace_query(callback_url, state="a" * 64)
     elif attack == "expired":
-        from cartconnect.usecases import authorization
+        from cartconnect.usecases.authorization import callback
 
-        monkeypatch.setattr(authorization, "_now", lambda: 10**10)
+        monkeypatch.setattr(callback, "_now", lambda: 10**10)
     before = sandbox.calls["access_token"]
     page = browser.get(callback_url)
     assert page.status_code in (400, 410), page.text
@@ -355,7 +355,7 @@ def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, s
         assert replaced.status_code == 410 and "replaced" in replaced.text  # voided by the newer link
     assert Browser().get(second).status_code == 200
     assert Browser().post(second).status_code == 303
-    from cartconnect.usecases import authorize_redirect
+    from cartconnect.usecases.authorization import redirect as authorize_redirect
 
     third = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
     fourth = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]

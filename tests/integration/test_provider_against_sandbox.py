@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from cartconnect import hosts
-from cartconnect.http.transport import UncheckedStoreHost
+from cartconnect.domain.tokens import TokenSet
 from cartconnect.provider import (
     AccessTokenRejected,
     AmeriCommerceClient,
@@ -25,9 +25,9 @@ from cartconnect.provider import (
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
-    TokenSet,
     build_authorize_url,
 )
+from cartconnect.provider.transport import UncheckedStoreHost
 from cartconnect.settings import Settings
 from cartconnect_dev.sandbox_store import SandboxStore
 

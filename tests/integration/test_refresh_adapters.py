@@ -18,9 +18,9 @@ from cartconnect.adapters import (
     store_rate_limiter,
     table,
 )
-from cartconnect.adapters.connection_repository import TokenPair
 from cartconnect.clock import to_iso, utc_now
 from cartconnect.domain.connection import Connection, ConnectionStatus
+from cartconnect.domain.tokens import TokenPair
 from cartconnect.refresh_schedule import DUE_SHARDS, due_keys, shard_of
 from cartconnect.usecases import refresh_scheduler
 from cartconnect_dev.scheduler import RefreshDueReport, ScheduleRunner, run_refresh_due, take_refresh_messages

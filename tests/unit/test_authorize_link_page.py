@@ -61,7 +61,7 @@ def test_an_origin_that_could_widen_the_policy_is_left_out(origin):
 def handler(monkeypatch):
     """functions/authorize/app.py with its use cases replaced by recorders."""
     module = import_from_path(ROOT / "functions/authorize/app.py", "_authorize_link_page_test_app")
-    from cartconnect.usecases.authorize_redirect import Grant, Redirect
+    from cartconnect.usecases.authorization.redirect import Grant, Redirect
 
     calls: list[tuple[str, str]] = []
 

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 import httpx2
 import pytest
 
-from cartconnect.provider import AmeriCommerceClient, GrantRefused, ProviderError, RateLimited, TokenSet
+from cartconnect.domain.tokens import TokenSet
+from cartconnect.provider import AmeriCommerceClient, GrantRefused, ProviderError, RateLimited
 from cartconnect.provider.errors import MAX_PROVIDER_MESSAGE, provider_message_from_fields
 from cartconnect.refresh_schedule import refresh_due_at
 

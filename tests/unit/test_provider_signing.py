@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 
+from cartconnect.domain.tokens import TokenSet
 from cartconnect.provider import (
     AmeriCommerceClient,
     CallLimit,
@@ -20,7 +21,6 @@ from cartconnect.provider import (
     RateLimited,
     RequestRejected,
     StoreAnswer,
-    TokenSet,
     build_authorize_url,
     exchange_signature,
     parse_call_limit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cartconnect.adapters import authorization_repository
-from cartconnect.usecases.authorize_redirect import redirect_uri_for
+from cartconnect.usecases.authorization.flow import redirect_uri_for
 
 STATE = "ab" * 32
 FIELDS = {

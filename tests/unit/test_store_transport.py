@@ -1,4 +1,4 @@
-"""cartconnect.http.transport.PinnedStoreTransport: a store host is connected to only at the address it
+"""cartconnect.provider.transport.PinnedStoreTransport: a store host is connected to only at the address it
 was checked to resolve to, with the name for SNI, the certificate check and `Host`; the TLS half is
 built at the first https request and verifies exactly as httpx2's default transport does.
 
@@ -29,9 +29,9 @@ from cryptography.x509.oid import NameOID
 
 from cartconnect import hosts
 from cartconnect.hosts import StoreTarget, UnsafeStoreHost
-from cartconnect.http.transport import PinnedStoreTransport, UncheckedStoreHost
 from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.provider.errors import ProviderResponseError
+from cartconnect.provider.transport import PinnedStoreTransport, UncheckedStoreHost
 from cartconnect.settings import Settings
 
 NAME = "www.pinned-store.example"  # the certificate's name; nothing resolves it but the tests' resolvers

@@ -5,7 +5,7 @@ our server sends requests (and client secrets): anything that could reach an int
 
 Right before connecting, a stored host is checked again and resolved once; the check's answer, a
 StoreTarget, is pinned for the current context (thread), and the store client's transport
-(cartconnect.http.transport.PinnedStoreTransport) connects only to a pinned target's checked address,
+(cartconnect.provider.transport.PinnedStoreTransport) connects only to a pinned target's checked address,
 never resolving a name itself. A name that resolves differently by the time of the connection (DNS
 rebinding) therefore cannot lead it anywhere else. See docs/decisions/0011-pinned-store-addresses.md.
 """

@@ -6,7 +6,7 @@ requests race for it. Expiry is checked in code: DynamoDB's TTL only tidies up, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -14,37 +14,9 @@ from botocore.exceptions import ClientError
 
 from cartconnect.adapters import table
 from cartconnect.credentials import digest
+from cartconnect.domain.authorization import State, Ticket
 
 TTL_GRACE_SECONDS = 86_400
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    tenant: str
-    connection_id: str
-    link_generation: int
-    expires_at: int  # epoch seconds
-    # Set on links minted by a 409 answer: the connection's api_link_generation it was minted for.
-    api_link_generation: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    tenant: str
-    connection_id: str
-    subdomain: str
-    client_id: str
-    iclient_id: str
-    scope: str  # the exact scope string sent
-    # The redirect URI sent is this URL plus the state: kept without the state, so nothing in the
-    # item can reproduce the state (the callback rebuilds the URI from the state it is given).
-    callback_url: str
-    auth_generation: int
-    binding_key: str  # hex key of the browser-binding cookie's HMAC
-    expires_at: int
-
-    def __repr__(self) -> str:
-        return f"State(connection_id={self.connection_id!r}, <redacted>)"
 
 
 def _ticket_key(ticket: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from botocore.exceptions import ClientError
 from cartconnect.adapters import iclient_repository, table
 from cartconnect.clock import from_iso, to_iso
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastError, LastTest
+from cartconnect.domain.tokens import TokenPair
 from cartconnect.errors import Conflict, InvalidField, NotFound
 from cartconnect.refresh_schedule import due_keys
 
@@ -374,15 +374,6 @@ def _bump(tenant: str, connection_id: str, counter: str) -> Connection:
             raise not_found(connection_id) from None
         raise
     return _updated(response)
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """A new token pair as stored: sealed, with its expiry and when to refresh it (None: never)."""
-
-    sealed_tokens: bytes = field(repr=False)
-    expires_at: datetime | None
-    refresh_due_at: datetime | None
 
 
 def token_pair_update(

@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError
 
 from cartconnect.adapters import table
 from cartconnect.adapters.connection_repository import (
-    TokenPair,
     from_item,
     item_key,
     status_pk,
@@ -25,6 +24,7 @@ from cartconnect.adapters.connection_repository import (
 )
 from cartconnect.clock import to_iso
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
+from cartconnect.domain.tokens import TokenPair
 
 LEASE_ATTRIBUTES = "lease_owner, lease_expires_at"
 _OWNED = "attribute_exists(pk) AND lease_owner = :owner"

@@ -15,7 +15,6 @@ _HOMES = {
     "CallLimit": "americommerce",
     "ProbeResult": "americommerce",
     "StoreAnswer": "americommerce",
-    "TokenSet": "americommerce",
     "parse_call_limit": "americommerce",
     "parse_retry_after": "americommerce",
     "shared_http_client": "americommerce",

@@ -12,7 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx2
 
-from cartconnect.http.transport import PinnedStoreTransport
+from cartconnect.domain.tokens import TokenSet
 from cartconnect.provider.errors import (
     AccessTokenRejected,
     GrantRefused,
@@ -33,6 +33,7 @@ from cartconnect.provider.errors import (
 )
 from cartconnect.provider.expiry import is_no_expiry, parse_expires
 from cartconnect.provider.signing import exchange_signature, refresh_signature
+from cartconnect.provider.transport import PinnedStoreTransport
 from cartconnect.provider.urls import build_authorize_url  # noqa: F401 - part of this module's API
 from cartconnect.provider.urls import origin as _origin
 
@@ -68,19 +69,6 @@ def shared_http_client() -> httpx2.Client:
                 transport=PinnedStoreTransport(),
             )
         return _shared_client
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """A token answer. `expires_at` is aware UTC, or None: the token never expires (`no_expiry`), or
-    `expiry_unknown` is set because the answer had no `expires` or one that could not be read.
-    `warning` says which of the latter (a reason, never the value) so the caller can log it."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str | None = field(repr=False)
-    expires_at: datetime | None
-    expiry_unknown: bool = False
-    warning: str | None = None
 
 
 @dataclass(frozen=True)

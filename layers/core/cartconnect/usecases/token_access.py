@@ -25,7 +25,9 @@ from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.provider.errors import AccessTokenRejected, ProviderError, RateLimited, RequestRejected
 from cartconnect.refresh_schedule import needs_refresh
 from cartconnect.settings import get_settings
-from cartconnect.usecases import authorize_links, store_budget, token_refresh
+from cartconnect.usecases import store_budget, token_refresh
+from cartconnect.usecases.authorization import links as authorize_links
+from cartconnect.usecases.authorization.flow import LINK_LIFETIME_SECONDS
 from cartconnect.usecases.token_refresh import Outcome, RefreshResult
 
 # Waiting for another caller's refresh: poll the item this often, for at most this many rounds.
@@ -60,7 +62,7 @@ def _authorization_required(connection: Connection, origin: str) -> Authorizatio
         detail,
         status=connection.status.value,
         authorize_url=url,
-        expires_in=authorize_links.LINK_LIFETIME_SECONDS,
+        expires_in=LINK_LIFETIME_SECONDS,
     )
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from cartconnect.adapters import token_vault
-from cartconnect.adapters.connection_repository import TokenPair
 from cartconnect.domain.connection import Connection
+from cartconnect.domain.tokens import TokenPair, TokenSet
 from cartconnect.observability import logger
-from cartconnect.provider.americommerce import TokenSet
 from cartconnect.refresh_schedule import refresh_due_at
 from cartconnect.settings import get_settings
 

@@ -40,8 +40,9 @@ from cartconnect.adapters import (
     token_vault,
 )
 from cartconnect.domain.connection import Connection, ConnectionStatus
+from cartconnect.domain.tokens import TokenSet
 from cartconnect.observability import add_metric, logger, refresh_outcomes
-from cartconnect.provider.americommerce import DEFAULT_TIMEOUT, AmeriCommerceClient, TokenSet
+from cartconnect.provider.americommerce import DEFAULT_TIMEOUT, AmeriCommerceClient
 from cartconnect.provider.errors import ProviderError
 from cartconnect.refresh_policy import (
     STORE_ATTEMPTS,

@@ -1,21 +1,15 @@
-"""Authorize links: one-time tickets on /connect/{ticket}. Kept apart from the flow itself so the
-management function can mint links without importing the provider client."""
+"""Authorize links (the management function): one-time tickets on /connect/{ticket}. Apart from
+the other steps, so the management function mints links without importing the provider client."""
 
 from __future__ import annotations
 
-import time
-
 from cartconnect import credentials
 from cartconnect.adapters import authorization_repository, connection_repository
-from cartconnect.adapters.authorization_repository import Ticket
+from cartconnect.domain.authorization import Ticket
 from cartconnect.domain.connection import Connection
+from cartconnect.usecases.authorization.flow import LINK_LIFETIME_SECONDS, now_epoch
 
-LINK_LIFETIME_SECONDS = 600
 CONNECT_PATH = "/connect/"
-
-
-def now_epoch() -> int:
-    return int(time.time())
 
 
 def authorize_url(origin: str, ticket: str) -> str:

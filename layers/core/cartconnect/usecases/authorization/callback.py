@@ -1,4 +1,5 @@
-"""The OAuth callback: the last step of the authorization flow (see authorize_redirect for the first).
+"""The callback function's step of the authorization flow: the store's answer (see `redirect`
+for the steps before it).
 
 `complete`: refuse anything off before calling the store, spend the state, exchange the code
 (signed, against the host recorded with the state), seal and store the tokens, activate.
@@ -17,21 +18,22 @@ from cartconnect.adapters import (
     iclient_repository,
     iclient_secret,
 )
-from cartconnect.adapters.authorization_repository import State
 from cartconnect.clock import to_iso, utc_now
+from cartconnect.domain.authorization import State
 from cartconnect.domain.connection import Connection
 from cartconnect.observability import logger
 from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.provider.errors import GrantRefused, ProviderError
 from cartconnect.settings import get_settings
 from cartconnect.usecases import store_budget, token_pair
-from cartconnect.usecases.authorize_links import now_epoch as _now
-from cartconnect.usecases.authorize_redirect import (
+from cartconnect.usecases.authorization.flow import (
     STATE_IN_REDIRECT,
     FlowRefused,
+    Refusal,
     cookie_name,
     redirect_uri_for,
 )
+from cartconnect.usecases.authorization.flow import now_epoch as _now
 
 MAX_CALLBACK_VALUE = 1024
 _ANSWER_FIELDS = ("auth_id", "code", "error", "error_description", "error_reason")
@@ -55,10 +57,6 @@ class _Answer:
     error_reason: str | None = None
 
 
-def _invalid(message: str) -> FlowRefused:
-    return FlowRefused(400, "This authorization answer is not valid", message)
-
-
 def _is_control(char: str) -> bool:
     return unicodedata.category(char) in {"Cc", "Cf"}
 
@@ -76,25 +74,25 @@ def _answer(query: dict[str, list[str]]) -> _Answer:
     state unspent, so a malformed or forged answer cannot burn the admin's authorization."""
     states = set(query.get("state", [])) | set(query.get(STATE_IN_REDIRECT, []))
     if not states:
-        raise FlowRefused(400, "This authorization answer is not valid", "It carries no state. Start again.")
+        raise FlowRefused(Refusal.ANSWER_WITHOUT_STATE)
     if len(states) > 1:
-        raise _invalid("Its state values do not match.")
+        raise FlowRefused(Refusal.ANSWER_STATES_DIFFER)
     state = states.pop()
     if not credentials.is_well_formed(state):
-        raise _invalid("Its state is malformed.")
+        raise FlowRefused(Refusal.ANSWER_STATE_MALFORMED)
     values: dict[str, str | None] = {}
     for name in _ANSWER_FIELDS:
         given = query.get(name) or []
         if len(given) > 1:
-            raise _invalid(f"It repeats {name}.")
+            raise FlowRefused(Refusal.ANSWER_REPEATS, name)
         values[name] = given[0] if given else None
     answer = _Answer(state=state, **values)
     if answer.error is None:
         for name, value in (("auth_id", answer.auth_id), ("code", answer.code)):
             if not value:
-                raise FlowRefused(400, "The store's answer is incomplete", f"It had no {name}. Start again.")
+                raise FlowRefused(Refusal.ANSWER_INCOMPLETE, name)
             if len(value) > MAX_CALLBACK_VALUE or any(_is_control(char) for char in value):
-                raise _invalid(f"Its {name} is malformed.")
+                raise FlowRefused(Refusal.ANSWER_VALUE_MALFORMED, name)
     return answer
 
 
@@ -103,35 +101,16 @@ def _spend_state(state: str, cookies: dict[str, str]) -> State:
     attempt_cookie = cookie_name(state)
     recorded = authorization_repository.read_state(state)
     if recorded is None:
-        raise FlowRefused(
-            400,
-            "This authorization was already completed",
-            "Or it never started here.",
-            ended_cookie=attempt_cookie,
-        )
+        raise FlowRefused(Refusal.STATE_UNKNOWN, ended_cookie=attempt_cookie)
     if recorded.expires_at < _now():
         authorization_repository.consume_state(state)
-        raise FlowRefused(
-            410,
-            "This authorization has expired",
-            "Ask for a new authorization link.",
-            ended_cookie=attempt_cookie,
-        )
+        raise FlowRefused(Refusal.STATE_EXPIRED, ended_cookie=attempt_cookie)
     cookie = cookies.get(attempt_cookie)
     if cookie is None or not credentials.same(cookie, credentials.binding(recorded.binding_key, state)):
-        raise FlowRefused(
-            400,
-            "This authorization was started in another browser",
-            "Open the authorization link in this browser and approve again.",
-        )
+        raise FlowRefused(Refusal.OTHER_BROWSER)
     spent = authorization_repository.consume_state(state)
     if spent is None:
-        raise FlowRefused(
-            400,
-            "This authorization was already completed",
-            "Its answer can be used once.",
-            ended_cookie=attempt_cookie,
-        )
+        raise FlowRefused(Refusal.STATE_SPENT, ended_cookie=attempt_cookie)
     return spent
 
 
@@ -149,17 +128,15 @@ def _exchange(answer: _Answer, state: State) -> Connection:
     """The state is spent: record the store's refusal, or exchange its code and store the tokens."""
     connection = connection_repository.get(state.tenant, state.connection_id)
     if connection is None:
-        raise FlowRefused(410, "This connection no longer exists", "It was deleted during the authorization.")
+        raise FlowRefused(Refusal.CONNECTION_GONE)
     if connection.auth_generation != state.auth_generation:
-        raise FlowRefused(
-            409, "This connection changed", "Its store, app, scopes or callback changed. Ask for a new link."
-        )
+        raise FlowRefused(Refusal.CONNECTION_CHANGED)
 
     if answer.error is not None:
         reason = _clean(answer.error_description) or _clean(answer.error_reason)
         message = f"The store answered {_clean(answer.error, 64)}" + (f": {reason}" if reason else "")
         _fail(connection, state, "authorization_denied", message)
-        raise FlowRefused(400, "The store did not authorize the connection", message)
+        raise FlowRefused(Refusal.STORE_DENIED, message)
     auth_id, code = answer.auth_id, answer.code
     assert auth_id is not None and code is not None  # _answer refused a success without them
 
@@ -167,7 +144,7 @@ def _exchange(answer: _Answer, state: State) -> Connection:
     try:
         iclient = iclient_repository.get(state.tenant, state.iclient_id)
         if iclient is None:
-            raise FlowRefused(410, "This connection's OAuth client is gone", "Ask for a new link.")
+            raise FlowRefused(Refusal.ICLIENT_GONE)
         base_url = hosts.safe_store_base_url(state.subdomain, settings)
         client_secret = iclient_secret.read(iclient.secret)
         issued_at = utc_now()
@@ -184,21 +161,15 @@ def _exchange(answer: _Answer, state: State) -> Connection:
         _fail(
             connection, state, "iclient_secret_unreadable", "The OAuth client's secret is gone: set it again."
         )
-        raise FlowRefused(
-            410,
-            "This connection's OAuth client has no secret",
-            "Set its secret again, then ask for a new link.",
-        ) from None
+        raise FlowRefused(Refusal.ICLIENT_SECRET_GONE) from None
     except iclient_secret.SecretStoreUnavailable:
         _fail(connection, state, "secret_store_unavailable", "The secret store did not answer.")
-        raise FlowRefused(
-            503, "The authorization could not be completed", "Please try again: ask for a new link."
-        ) from None
+        raise FlowRefused(Refusal.SECRET_STORE_UNAVAILABLE) from None
     except ProviderError as failure:
-        code_name = "grant_refused" if isinstance(failure, GrantRefused) else "token_exchange_failed"
-        _fail(connection, state, code_name, failure.detail)
-        status = 400 if isinstance(failure, GrantRefused) else 502
-        raise FlowRefused(status, "The store did not complete the authorization", failure.detail) from None
+        refused = isinstance(failure, GrantRefused)
+        _fail(connection, state, "grant_refused" if refused else "token_exchange_failed", failure.detail)
+        reason = Refusal.GRANT_REFUSED if refused else Refusal.EXCHANGE_FAILED
+        raise FlowRefused(reason, failure.detail) from None
 
     stored = connection_repository.store_authorization(
         connection,
@@ -207,11 +178,7 @@ def _exchange(answer: _Answer, state: State) -> Connection:
         now=issued_at,
     )
     if stored is None:
-        raise FlowRefused(
-            409,
-            "This connection changed",
-            "It was changed or deleted during the authorization. Ask for a new link.",
-        )
+        raise FlowRefused(Refusal.CHANGED_DURING_EXCHANGE)
     events.publish(
         "connection.authorized",
         tenant=stored.tenant,
