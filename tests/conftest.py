@@ -17,6 +17,7 @@ in-process backends, which the stack's server shares.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -96,3 +97,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     # Powertools warns on every invocation that flushes no metrics; metrics are off locally.
     config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish:UserWarning")
+
+
+@pytest.fixture
+def use_runtime() -> Iterator[Callable[..., Any]]:
+    """`use_runtime(sleep=..., now=...)`: the runtime every reader in cartconnect sees (time, waits,
+    chance: cartconnect/runtime.py), with those parts replaced, until the test ends."""
+    from cartconnect import runtime
+
+    previous = runtime.current()
+
+    def replace(**parts: Any) -> runtime.Runtime:
+        runtime.use(dataclasses.replace(runtime.current(), **parts))
+        return runtime.current()
+
+    yield replace
+    runtime.use(previous)

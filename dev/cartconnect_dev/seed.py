@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
-from cartconnect import aws, credentials
+from cartconnect import aws, clock, credentials
 from cartconnect.adapters import authorization_repository, iclient_secret
 from cartconnect.domain.authorization import State, Ticket
 from cartconnect.domain.connection import Connection, ConnectionStatus
@@ -197,7 +197,7 @@ def _renew_ticket(link_generation: int) -> None:
     authorization_repository.consume_ticket(SAMPLE_TICKET)
     authorization_repository.put_ticket(
         SAMPLE_TICKET,
-        Ticket(TENANT, PENDING_CONNECTION_ID, link_generation, flow.now_epoch() + LIFETIME_SECONDS),
+        Ticket(TENANT, PENDING_CONNECTION_ID, link_generation, clock.epoch_seconds() + LIFETIME_SECONDS),
     )
 
 
@@ -216,6 +216,6 @@ def _renew_state(connection: Connection, sandbox: SandboxApp) -> None:
             callback_url=connection.callback_url,
             auth_generation=connection.auth_generation,
             binding_key=SAMPLE_BINDING_KEY,
-            expires_at=flow.now_epoch() + LIFETIME_SECONDS,
+            expires_at=clock.epoch_seconds() + LIFETIME_SECONDS,
         ),
     )

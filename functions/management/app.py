@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import cache
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from cartconnect import clock
+from cartconnect import clock, runtime
 from cartconnect.cold_start import imports_done
 from cartconnect.domain.connection import ConnectionStatus
 from cartconnect.errors import DomainError, InvalidField
@@ -151,7 +150,7 @@ def _deadline() -> float:
     """When routes that call the store stop starting calls: shortly before the Lambda's timeout."""
     context = app.lambda_context
     remaining = context.get_remaining_time_in_millis() / 1000 if context else 25.0
-    return time.monotonic() + remaining - 2.0
+    return runtime.current().monotonic() + remaining - 2.0
 
 
 def _patch_changes(patch: BaseModel, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -350,9 +349,9 @@ def refresh_connection(connection_id: ConnectionIdPath) -> Response[str]:
     responses=_store_route(ConnectionTestOut, "Whether the store accepts the connection's token"),
 )
 def test_connection(connection_id: ConnectionIdPath) -> Response[str]:
-    from cartconnect.usecases import token_access
+    from cartconnect.usecases import connection_test
 
-    outcome = token_access.test_connection(
+    outcome = connection_test.test_connection(
         _tenant(), connection_id, origin=origin_of(app.current_event), deadline=_deadline()
     )
     return _json(200, ConnectionTestOut.of(outcome))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cartconnect import runtime
 from cartconnect.adapters.sqs_batch import ConcurrentBatchProcessor
 from cartconnect.cold_start import imports_done
 from cartconnect.observability import logger, metrics, refresh_outcomes
@@ -21,7 +21,9 @@ processor = ConcurrentBatchProcessor(max_workers=10)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
-    deadline = time.monotonic() + lambda_context.get_remaining_time_in_millis() / 1000 - SAFETY_SECONDS
+    deadline = (
+        runtime.current().monotonic() + lambda_context.get_remaining_time_in_millis() / 1000 - SAFETY_SECONDS
+    )
     result = refresh_worker.handle(record.body, receipt_handle=record.receipt_handle, deadline=deadline)
     return result.outcome.value if result else "dropped"
 

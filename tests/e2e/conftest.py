@@ -102,14 +102,14 @@ class _ClockOffset:
 
 
 @pytest.fixture
-def _clock_offset(monkeypatch) -> _ClockOffset:
+def _clock_offset(use_runtime) -> _ClockOffset:
     from datetime import timedelta
 
-    from cartconnect import clock
+    from cartconnect import runtime
 
     offset = _ClockOffset()
-    real = clock.utc_now
-    monkeypatch.setattr(clock, "utc_now", lambda: real() + timedelta(seconds=offset.seconds))
+    real = runtime.current().now
+    use_runtime(now=lambda: real() + timedelta(seconds=offset.seconds))
     return offset
 
 
@@ -127,12 +127,10 @@ class Waits:
 
 
 @pytest.fixture
-def waits(monkeypatch, _clock_offset) -> Waits:
-    """Backoff and Retry-After waits of the refresh pipeline become instant (and recorded)."""
-    from cartconnect.usecases import token_refresh
-
+def waits(use_runtime, _clock_offset) -> Waits:
+    """Backoff, Retry-After and call-budget waits become instant (and recorded)."""
     recorded = Waits(_clock_offset)
-    monkeypatch.setattr(token_refresh, "sleep", recorded)
+    use_runtime(sleep=recorded)
     return recorded
 
 

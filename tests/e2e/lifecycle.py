@@ -11,7 +11,7 @@ from cartconnect.adapters import refresh_queue, refresh_repository, table, token
 from cartconnect.adapters.connection_repository import item_key
 from cartconnect.domain.tokens import TokenSet
 from cartconnect.provider.americommerce import AmeriCommerceClient
-from cartconnect.usecases import token_refresh
+from cartconnect.usecases import store_budget
 from cartconnect_dev.scheduler import (
     WORKER_FUNCTION,
     RefreshDueReport,
@@ -50,14 +50,14 @@ def set_attributes(tenant: str, connection_id: str, **values: Any) -> None:
 
 
 def hook_store_refresh(monkeypatch, hook: Callable[[dict[str, Any]], None]) -> None:
-    """Run `hook(kwargs)` inside the pipeline's store call, right before the request is sent."""
+    """Run `hook(kwargs)` inside a refresh's store call, right before the request is sent."""
 
     class Hooked(AmeriCommerceClient):
         def refresh(self, base_url: str, **kwargs: Any) -> TokenSet:
             hook(kwargs)
             return super().refresh(base_url, **kwargs)
 
-    monkeypatch.setattr(token_refresh, "AmeriCommerceClient", Hooked)
+    monkeypatch.setattr(store_budget, "AmeriCommerceClient", Hooked)
 
 
 class Paused:

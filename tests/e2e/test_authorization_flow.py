@@ -152,7 +152,7 @@ def test_error_description_markup_is_escaped(local_stack, sandbox, tenant):
         "expired",
     ],
 )
-def test_state_attacks_are_refused_before_any_store_call(local_stack, sandbox, tenant, attack, monkeypatch):
+def test_state_attacks_are_refused_before_any_store_call(local_stack, sandbox, tenant, attack, use_runtime):
     connection, browser, callback_url = _consented(local_stack, sandbox, tenant)
     state = _query(callback_url)["state"][0]
     if attack == "no_state":
@@ -169,9 +169,7 @@ def test_state_attacks_are_refused_before_any_store_call(local_stack, sandbox, t
     elif attack == "conflicting_states":
         callback_url = _replace_query(callback_url, state="a" * 64)
     elif attack == "expired":
-        from cartconnect.usecases.authorization import callback
-
-        monkeypatch.setattr(callback, "_now", lambda: 10**10)
+        use_runtime(now=lambda: datetime.fromtimestamp(10**10, UTC))
     before = sandbox.calls["access_token"]
     page = browser.get(callback_url)
     assert page.status_code in (400, 410), page.text
@@ -335,7 +333,7 @@ def test_a_callback_url_with_reserved_characters_in_its_query_completes(local_st
         local_stack.update_env({"ALLOWED_CALLBACK_URLS": previous})
 
 
-def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, sandbox, tenant, monkeypatch):
+def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, sandbox, tenant, use_runtime):
     connection = new_connection(local_stack, sandbox, tenant)
     link = connection["authorize_url"]
     browser = Browser()
@@ -355,15 +353,17 @@ def test_tickets_are_single_use_expiring_and_voided_by_a_new_link(local_stack, s
         assert replaced.status_code == 410 and "replaced" in replaced.text  # voided by the newer link
     assert Browser().get(second).status_code == 200
     assert Browser().post(second).status_code == 303
-    from cartconnect.usecases.authorization import redirect as authorize_redirect
 
     third = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
     fourth = client.post(f"/v1/connections/{connection['id']}/authorize-link").json()["authorize_url"]
-    with monkeypatch.context() as late:
-        late.setattr(authorize_redirect, "_now", lambda: 10**10)
-        for method, expired_link in (("GET", third), ("POST", fourth)):
-            expired = Browser().request(method, expired_link)
-            assert expired.status_code == 410 and "expired" in expired.text
+    from cartconnect import runtime
+
+    now = runtime.current()
+    use_runtime(now=lambda: datetime.fromtimestamp(10**10, UTC))
+    for method, expired_link in (("GET", third), ("POST", fourth)):
+        expired = Browser().request(method, expired_link)
+        assert expired.status_code == 410 and "expired" in expired.text
+    runtime.use(now)
     other_tenant = api(local_stack, f"{tenant}-other")
     assert other_tenant.post(f"/v1/connections/{connection['id']}/authorize-link").status_code == 404
 
@@ -592,3 +592,17 @@ def test_the_state_item_cannot_reproduce_the_state(local_stack, sandbox, tenant)
     exchange = sandbox.last_request("/api/oauth/access_token").json()
     record = sandbox.auth_record(exchange["auth_id"])
     assert record.redirect_uri == _query(store_url)["redirect_uri"][0]
+
+
+def test_one_clock_shift_reaches_every_reader_of_time(local_stack, sandbox, tenant, shift_clock):
+    # Links, states and the API's timestamps all read the runtime's clock: a shift moves them all.
+    connection = new_connection(local_stack, sandbox, tenant)
+    shift_clock(601)  # past the link's 10 minutes
+    expired = Browser().get(connection["authorize_url"])
+    assert expired.status_code == 410 and "expired" in expired.text
+    updated = api(local_stack, tenant).patch(f"/v1/connections/{connection['id']}", json={"name": "Later"})
+    assert updated.status_code == 200, updated.text
+    moved = datetime.fromisoformat(updated.json()["updated_at"]) - datetime.fromisoformat(
+        connection["created_at"]
+    )
+    assert moved >= timedelta(seconds=600)

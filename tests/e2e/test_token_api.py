@@ -75,16 +75,16 @@ def test_fifty_concurrent_callers_of_a_due_token_share_one_store_call(
 
 
 def test_concurrent_refresh_now_calls_share_one_refresh(
-    local_stack, sandbox, tenant, authorized, monkeypatch
+    local_stack, sandbox, tenant, authorized, monkeypatch, use_runtime
 ):
-    from cartconnect.usecases import token_access
+    from cartconnect import runtime
 
     connection = authorized()
     client = api(local_stack, tenant)
     # The first caller's store call waits until the 9 others are all waiting for it.
     waiting: set[int] = set()
     all_waiting = threading.Event()
-    real_poll = token_access.poll_sleep
+    real_poll = runtime.current().poll
 
     def poll(seconds: float) -> None:
         waiting.add(threading.get_ident())
@@ -92,7 +92,7 @@ def test_concurrent_refresh_now_calls_share_one_refresh(
             all_waiting.set()
         real_poll(seconds)
 
-    monkeypatch.setattr(token_access, "poll_sleep", poll)
+    use_runtime(poll=poll)
     hook_store_refresh(monkeypatch, lambda kwargs: all_waiting.wait(20))
 
     def call(_: int) -> int:
@@ -393,9 +393,9 @@ def test_deleting_a_connection_publishes_deleted(local_stack, sandbox, tenant, a
 
 
 def test_waiters_share_the_holders_failure_instead_of_calling_again(
-    local_stack, sandbox, tenant, authorized, shift_clock, waits, monkeypatch
+    local_stack, sandbox, tenant, authorized, shift_clock, waits, monkeypatch, use_runtime
 ):
-    from cartconnect.usecases import token_access
+    from cartconnect import runtime
 
     connection = authorized(lifetime=3600)
     shift_clock(3700)  # expired: no valid token to fall back on
@@ -403,7 +403,7 @@ def test_waiters_share_the_holders_failure_instead_of_calling_again(
     # The lease holder waits inside its store call until the 4 other callers are all waiting for it.
     waiting: set[int] = set()
     all_waiting = threading.Event()
-    real_poll = token_access.poll_sleep
+    real_poll = runtime.current().poll
 
     def poll(seconds: float) -> None:
         waiting.add(threading.get_ident())
@@ -411,7 +411,7 @@ def test_waiters_share_the_holders_failure_instead_of_calling_again(
             all_waiting.set()
         real_poll(seconds)
 
-    monkeypatch.setattr(token_access, "poll_sleep", poll)
+    use_runtime(poll=poll)
     hook_store_refresh(monkeypatch, lambda kwargs: all_waiting.wait(20))
     client = api(local_stack, tenant)
     with ThreadPoolExecutor(max_workers=5) as pool:

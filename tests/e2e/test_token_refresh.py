@@ -69,7 +69,7 @@ def test_the_schedule_refreshes_a_short_lived_token_before_it_expires(
     shift_clock(70)
     report = local_stack.refresh_due()
     assert report.scheduler["enqueued"] >= 1 and report.received >= 1
-    monkeypatch.undo()  # back to the real clock: the store's new token lives 120 s of real time
+    shift_clock(0)  # back to the real clock: the store's new token lives 120 s of real time
 
     refreshed = _get(local_stack, tenant, connection["id"])
     assert refreshed["token_version"] == 2
@@ -166,7 +166,7 @@ def test_transient_failures_are_retried_then_recorded(
     shift_clock,
     waits,
     captured_events,
-    monkeypatch,
+    use_runtime,
     fault,
     code,
     status,
@@ -174,9 +174,7 @@ def test_transient_failures_are_retried_then_recorded(
     connection = authorized(lifetime=120)
     sandbox.configure(**fault)
     if "latency_ms" in fault:  # the store answers after 600 ms; the client gives up after 200 ms
-        monkeypatch.setattr(
-            token_refresh, "store_timeout", httpx2.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0)
-        )
+        use_runtime(store_timeout=httpx2.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0))
     shift_clock(70)
     before = sandbox.calls["refresh"]
     report = refresh_via_worker(local_stack, tenant, connection)

@@ -56,10 +56,10 @@ def test_a_data_key_serves_many_seals_and_another_process_opens_them_with_one_de
     assert kms_calls[("Decrypt", "token-sealing")] == 1
 
 
-def test_the_data_key_is_replaced_after_its_maximum_age(kms_calls, monkeypatch):
+def test_the_data_key_is_replaced_after_its_maximum_age(kms_calls, use_runtime):
     sealer = Envelope("token-sealing")
     now = [1000.0]
-    monkeypatch.setattr(envelope.time, "monotonic", lambda: now[0])
+    use_runtime(monotonic=lambda: now[0])
     first = sealer.seal(b"a", AAD)
     now[0] += envelope.DATA_KEY_MAX_AGE_SECONDS + 1
     second = sealer.seal(b"b", AAD)

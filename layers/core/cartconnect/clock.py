@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from cartconnect import runtime
+
 
 def utc_now() -> datetime:
-    """Now, truncated to the millisecond that storage keeps, so a written value reads back equal."""
-    now = datetime.now(UTC)
+    """Now (the runtime's), truncated to the millisecond that storage keeps, so a written value
+    reads back equal."""
+    now = runtime.current().now()
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def epoch_seconds() -> int:
+    return int(utc_now().timestamp())
 
 
 def to_iso(value: datetime) -> str:

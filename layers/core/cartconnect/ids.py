@@ -18,6 +18,8 @@ def _base32(value: int, length: int) -> str:
 
 def new_id(prefix: str) -> str:
     """`prefix_` + 10 chars of milliseconds + 16 chars (80 bits) of randomness, like a ULID."""
+    # The system clock, not the runtime's: ids must sort in real creation order even while a test
+    # moves the runtime's clock.
     millis = time.time_ns() // 1_000_000
     return f"{prefix}_{_base32(millis, 10)}{_base32(secrets.randbits(80), 16)}"
 

@@ -38,6 +38,16 @@ def add_metric(name: str, unit: MetricUnit, value: float) -> None:
             logger.warning("metric dropped", extra={"metric": name, "error": type(error).__name__})
 
 
+def count(name: str, value: int = 1) -> None:
+    """Add `value` to the count metric `name` (callers need no Powertools types)."""
+    add_metric(name, MetricUnit.Count, value)
+
+
+def milliseconds(name: str, seconds: float) -> None:
+    """Record a duration given in seconds as the milliseconds metric `name`."""
+    add_metric(name, MetricUnit.Milliseconds, seconds * 1000)
+
+
 class DimensionedCounts:
     """Counts by a few low-cardinality dimensions (e.g. outcome and reason), collected from threads
     and published at the end of an invocation as one EMF document per combination."""

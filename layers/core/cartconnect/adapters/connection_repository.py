@@ -5,13 +5,13 @@ Every multi-item change is one conditional transaction, so a clash never leaves 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cartconnect import runtime
 from cartconnect.adapters import iclient_repository, table
 from cartconnect.clock import from_iso, to_iso
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastError, LastTest
@@ -139,7 +139,7 @@ def _transact(items: list[dict[str, Any]], explain: Callable[[list[str]], Except
             if "ConditionalCheckFailed" in codes:
                 raise explain(codes) from None
             if "TransactionConflict" in codes and attempt + 1 < _TRANSACTION_CONFLICT_RETRIES:
-                time.sleep(0.02 * 2**attempt)
+                runtime.current().sleep(0.02 * 2**attempt)
                 continue
             raise
 
@@ -260,7 +260,7 @@ def _fetch_all(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         pending = list(unprocessed.get(table.table_name(), {}).get("Keys", []))
         if not pending:
             break
-        time.sleep(0.02 * 2**attempt)
+        runtime.current().sleep(0.02 * 2**attempt)
     return [found[key] for key in ((k["pk"]["S"], k["sk"]["S"]) for k in keys) if key in found]
 
 

@@ -7,11 +7,11 @@ eventually consistent index still shows after a refresh moved them on.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cartconnect import runtime
 from cartconnect.adapters import table
 from cartconnect.adapters.connection_repository import SK_PREFIX
 from cartconnect.clock import from_iso
@@ -81,5 +81,5 @@ def read(keys: list[dict[str, Any]]) -> list[DueConnection]:
             pending = list(unprocessed.get(table.table_name(), {}).get("Keys", []))
             if not pending:
                 break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
+            runtime.current().sleep(min(0.05 * 2**attempt, 1.0))
     return found

@@ -16,14 +16,13 @@ from __future__ import annotations
 import os
 import struct
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from cartconnect import aws
+from cartconnect import aws, runtime
 from cartconnect.settings import get_settings
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ class Envelope:
 
     def _current_key(self) -> DataKeyPair:
         with self._lock:
-            now = time.monotonic()
+            now = runtime.current().monotonic()
             current = self._current
             if (
                 current is None

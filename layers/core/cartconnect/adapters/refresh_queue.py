@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cartconnect import aws
+from cartconnect import aws, runtime
 from cartconnect.observability import logger
 from cartconnect.settings import get_settings
 
@@ -77,7 +76,7 @@ def send(messages: Sequence[RefreshMessage], *, delay_seconds: int = 0) -> int:
             entries = {entry_id: m for entry_id, m in entries.items() if entry_id in failed}
             if not entries:
                 break
-            time.sleep(0.05 * 2**attempt)
+            runtime.current().sleep(0.05 * 2**attempt)
         if entries:
             logger.warning("refresh messages not accepted by SQS", extra={"count": len(entries)})
     return sent

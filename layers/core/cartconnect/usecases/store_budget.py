@@ -1,44 +1,61 @@
-"""Calling a store within its call budget, shared by every Lambda (adapters/store_rate_limiter.py):
-`spend` before each call, and `learning` as the client's answer hook, so every answer teaches the
-budget the store's limit (X-AC-Call-Limit) and every 429 blocks the store for its Retry-After."""
+"""Calling a store within its call budget, shared by every Lambda (adapters/store_rate_limiter.py).
+
+One way to call a store, for the refresh pipeline and the connection test alike: `spend` before
+each call, `client` for the call (its answer hook teaches the budget the store's limit from
+X-AC-Call-Limit and blocks the store for a 429's Retry-After), `timed` around it for the latency
+metric.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cartconnect import clock
+from cartconnect import clock, runtime
 from cartconnect.adapters import store_rate_limiter
-from cartconnect.observability import logger
-from cartconnect.provider.americommerce import StoreAnswer
+from cartconnect.observability import logger, milliseconds
+from cartconnect.provider.americommerce import DEFAULT_TIMEOUT, AmeriCommerceClient, StoreAnswer
 from cartconnect.refresh_policy import wait_fits
 
 # Waiting for the store's call budget: at most this many windows.
 BUDGET_WAITS = 3
+# What one store call may take, with the AWS calls around it.
+ATTEMPT_BUDGET_SECONDS = 15.0
 
 
-def spend(
-    host: str,
-    *,
-    deadline: float,
-    attempt_budget_seconds: float,
-    sleep: Callable[[float], None],
-    monotonic: Callable[[], float],
-) -> float | None:
+def spend(host: str, *, deadline: float) -> float | None:
     """None once a call to `host` fits the store's budget (waiting for it while a whole attempt
-    still fits before `deadline`), else the seconds until it would."""
+    still fits before `deadline`, a monotonic time), else the seconds until it would."""
     wait: float | None = None
     for _ in range(BUDGET_WAITS):
         wait = store_rate_limiter.try_acquire(host, now=clock.utc_now().timestamp())
         if wait is None:
             return None
-        if not wait_fits(
-            wait, remaining_seconds=deadline - monotonic(), attempt_budget_seconds=attempt_budget_seconds
-        ):
+        remaining = deadline - runtime.current().monotonic()
+        if not wait_fits(wait, remaining_seconds=remaining, attempt_budget_seconds=ATTEMPT_BUDGET_SECONDS):
             break
-        sleep(wait)
+        runtime.current().sleep(wait)
     return wait
+
+
+def client(host: str) -> AmeriCommerceClient:
+    """The provider client for calls to `host`: the runtime's store timeout, the learning hook."""
+    return AmeriCommerceClient(
+        timeout=runtime.current().store_timeout or DEFAULT_TIMEOUT, on_answer=learning(host)
+    )
+
+
+@contextmanager
+def timed() -> Iterator[None]:
+    """Around one store call: its latency, whatever its outcome."""
+    monotonic = runtime.current().monotonic
+    started = monotonic()
+    try:
+        yield
+    finally:
+        milliseconds("StoreCallLatency", monotonic() - started)
 
 
 def learning(host: str) -> Callable[[StoreAnswer], None]:

@@ -1,4 +1,5 @@
-"""Tokens on demand for the platform: POST /v1/connections/{id}/token, /refresh and /test.
+"""Tokens on demand for the platform: POST /v1/connections/{id}/token and /refresh (and the
+tokens of /test, usecases/connection_test).
 
 The token answer is the only place a token ever leaves cartconnect. A due token is refreshed first,
 under the same lease as the scheduled refresh: concurrent callers wait for the lease holder (polling
@@ -9,23 +10,15 @@ function imports it lazily, inside the routes that need it.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from cartconnect import clock, hosts, store_probes
+from cartconnect import clock, runtime
 from cartconnect.adapters import connection_repository, refresh_repository, token_vault
-from cartconnect.domain.connection import Connection, ConnectionStatus, LastTest
+from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.errors import AuthorizationRequired, RefreshFailed, TryLater
-from cartconnect.observability import add_metric, logger
-from cartconnect.provider.americommerce import AmeriCommerceClient
-from cartconnect.provider.errors import AccessTokenRejected, ProviderError, RateLimited, RequestRejected
 from cartconnect.refresh_schedule import needs_refresh
-from cartconnect.settings import get_settings
-from cartconnect.usecases import store_budget, token_refresh
+from cartconnect.usecases import token_refresh
 from cartconnect.usecases.authorization import links as authorize_links
 from cartconnect.usecases.authorization.flow import LINK_LIFETIME_SECONDS
 from cartconnect.usecases.token_refresh import Outcome, RefreshResult
@@ -35,7 +28,6 @@ POLL_SECONDS = 0.05
 MAX_ROUNDS = 8
 # A token this close to expiry is not handed out as a fallback when a refresh failed.
 FALLBACK_MIN_VALIDITY = timedelta(seconds=5)
-poll_sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass(frozen=True)
@@ -66,7 +58,7 @@ def _authorization_required(connection: Connection, origin: str) -> Authorizatio
     )
 
 
-def _read(tenant: str, connection_id: str) -> tuple[Connection, bytes | None]:
+def read(tenant: str, connection_id: str) -> tuple[Connection, bytes | None]:
     found = refresh_repository.read_with_tokens(tenant, connection_id)
     if found is None:
         raise connection_repository.not_found(connection_id)
@@ -107,12 +99,12 @@ def _failed(result: RefreshResult) -> Exception:
     )
 
 
-def _wait_for_holder(connection: Connection, deadline: float) -> Connection | None:
+def wait_for_holder(connection: Connection, deadline: float) -> Connection | None:
     """Poll until the lease holder is done (lease released or expired, version moved, status
     changed) or the deadline passes. Returns the connection as it then stands (None: deleted)."""
     latest: Connection | None = connection
-    while token_refresh.monotonic() < deadline:
-        poll_sleep(POLL_SECONDS)
+    while runtime.current().monotonic() < deadline:
+        runtime.current().poll(POLL_SECONDS)
         latest = connection_repository.get(connection.tenant, connection.id)
         if latest is None or latest.token_version != connection.token_version:
             return latest
@@ -144,7 +136,7 @@ def get_token(tenant: str, connection_id: str, *, origin: str, deadline: float) 
     started = clock.utc_now()
     due_version: int | None = None
     for _ in range(MAX_ROUNDS):
-        connection, blob = _read(tenant, connection_id)
+        connection, blob = read(tenant, connection_id)
         _require_active(connection, origin)
         # A token refreshed since this call found it due is as fresh as it gets: hand it out.
         refreshed_meanwhile = due_version is not None and connection.token_version != due_version
@@ -169,7 +161,7 @@ def get_token(tenant: str, connection_id: str, *, origin: str, deadline: float) 
                 return _issued(connection, blob)  # the current token still works: hand it out
             raise _failed(result)
         if result.outcome is Outcome.BUSY:
-            latest = _wait_for_holder(connection, deadline)
+            latest = wait_for_holder(connection, deadline)
             if latest is None:
                 raise connection_repository.not_found(connection_id)
             failure = _holder_failed(latest, started)
@@ -178,7 +170,7 @@ def get_token(tenant: str, connection_id: str, *, origin: str, deadline: float) 
                     return _issued(connection, blob)
                 raise failure
         # NOT_NEEDED, SUPERSEDED, INACTIVE, NEEDS_REAUTHORIZATION, or the holder finished: read again.
-        if token_refresh.monotonic() >= deadline:
+        if runtime.current().monotonic() >= deadline:
             break
     raise TryLater("the token is being refreshed by another request; retry", retry_after_seconds=1)
 
@@ -186,7 +178,7 @@ def get_token(tenant: str, connection_id: str, *, origin: str, deadline: float) 
 def refresh_now(tenant: str, connection_id: str, *, origin: str, deadline: float) -> Connection:
     """Refresh now, whether due or not; concurrent callers share one refresh."""
     started = clock.utc_now()
-    connection, _ = _read(tenant, connection_id)
+    connection, _ = read(tenant, connection_id)
     _require_active(connection, origin)
     version = connection.token_version
     for _ in range(MAX_ROUNDS):
@@ -202,7 +194,7 @@ def refresh_now(tenant: str, connection_id: str, *, origin: str, deadline: float
         if result.outcome in (Outcome.INACTIVE, Outcome.NEEDS_REAUTHORIZATION) and result.connection:
             raise _authorization_required(result.connection, origin)
         if result.outcome is Outcome.BUSY and result.connection:
-            latest = _wait_for_holder(result.connection, deadline)
+            latest = wait_for_holder(result.connection, deadline)
             if latest is None:
                 raise connection_repository.not_found(connection_id)
             failure = _holder_failed(latest, started)
@@ -211,113 +203,10 @@ def refresh_now(tenant: str, connection_id: str, *, origin: str, deadline: float
             if latest.token_version != version:
                 return latest  # the holder refreshed it just now
         elif result.outcome in (Outcome.NOT_NEEDED, Outcome.SUPERSEDED):
-            latest, _ = _read(tenant, connection_id)
+            latest, _ = read(tenant, connection_id)
             _require_active(latest, origin)
             if latest.token_version != version:
                 return latest
-        if token_refresh.monotonic() >= deadline:
+        if runtime.current().monotonic() >= deadline:
             break
     raise TryLater("the token is being refreshed by another request; retry", retry_after_seconds=1)
-
-
-# -- test connection -------------------------------------------------------------------------------
-
-
-def _probe(connection: Connection, access_token: str, deadline: float) -> LastTest:
-    """The read the granted scopes allow (store_probes.py) with the token, within the store's budget."""
-    now = clock.utc_now()
-    try:
-        base_url = hosts.safe_store_base_url(connection.subdomain, get_settings())
-    except hosts.UnsafeStoreHost as error:
-        return LastTest(False, now, None, f"the store host is refused: {error.message}")
-    wait = store_budget.spend(
-        connection.subdomain,
-        deadline=deadline,
-        attempt_budget_seconds=token_refresh.ATTEMPT_BUDGET_SECONDS,
-        sleep=token_refresh.sleep,
-        monotonic=token_refresh.monotonic,
-    )
-    if wait is not None:
-        raise TryLater("the store's call budget is spent for now; retry shortly", retry_after_seconds=wait)
-    probe = store_probes.probe_for(connection.scopes)
-    client = AmeriCommerceClient(
-        timeout=token_refresh.store_timeout, on_answer=store_budget.learning(connection.subdomain)
-    )
-    started = token_refresh.monotonic()
-    try:
-        answer = client.probe(base_url, access_token, probe.path)
-    except AccessTokenRejected:
-        raise
-    except ProviderError as error:
-        detail = error.detail
-        if isinstance(error, RequestRejected) and error.status_code == 403:
-            detail = store_probes.refused_because(probe) + (
-                f" (the store said: {error.provider_message})" if error.provider_message else ""
-            )
-        if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
-            detail += f"; retry after {error.retry_after_seconds:.0f} s"
-        return LastTest(False, clock.utc_now(), error.status_code, detail)
-    finally:
-        add_metric("StoreCallLatency", MetricUnit.Milliseconds, (token_refresh.monotonic() - started) * 1000)
-    return LastTest(
-        True,
-        clock.utc_now(),
-        answer.status_code,
-        f"{probe.label} answered {answer.status_code} with the access token",
-        answer.store_name,
-    )
-
-
-def test_connection(tenant: str, connection_id: str, *, origin: str, deadline: float) -> LastTest:
-    """Call the store's API with the access token; on a 401 refresh once and try again. The outcome
-    is kept on the connection (GET shows it as last_test)."""
-    token = get_token(tenant, connection_id, origin=origin, deadline=deadline)
-    connection, _ = _read(tenant, connection_id)
-    try:
-        outcome = _probe(connection, token.access_token, deadline)
-    except AccessTokenRejected as rejected:
-        outcome = _after_rejection(tenant, connection_id, token, rejected, origin=origin, deadline=deadline)
-    if not refresh_repository.record_test(tenant, connection_id, outcome):
-        raise connection_repository.not_found(connection_id)
-    logger.info(
-        "connection tested",
-        extra={"connection_id": connection_id, "online": outcome.online, "http_status": outcome.http_status},
-    )
-    return outcome
-
-
-def _after_rejection(
-    tenant: str,
-    connection_id: str,
-    token: IssuedToken,
-    rejected: AccessTokenRejected,
-    *,
-    origin: str,
-    deadline: float,
-) -> LastTest:
-    result = token_refresh.refresh(
-        tenant, connection_id, expected_version=token.token_version, force=True, deadline=deadline
-    )
-    if result.outcome is Outcome.REFRESHED and result.tokens and result.connection:
-        access_token = result.tokens.access_token
-    elif result.outcome in (Outcome.BUSY, Outcome.NOT_NEEDED, Outcome.SUPERSEDED):
-        if result.outcome is Outcome.BUSY and result.connection:
-            _wait_for_holder(result.connection, deadline)
-        try:
-            access_token = get_token(tenant, connection_id, origin=origin, deadline=deadline).access_token
-        except (RefreshFailed, TryLater, AuthorizationRequired) as error:
-            return LastTest(
-                False, clock.utc_now(), rejected.status_code, f"{rejected.detail}; {error.detail}"
-            )
-    elif result.outcome is Outcome.GONE:
-        raise connection_repository.not_found(connection_id)
-    else:
-        why = result.detail or result.reason
-        return LastTest(
-            False, clock.utc_now(), rejected.status_code, f"{rejected.detail}; the refresh failed: {why}"
-        )
-    connection, _ = _read(tenant, connection_id)
-    try:
-        return _probe(connection, access_token, deadline)
-    except AccessTokenRejected as again:
-        return LastTest(False, clock.utc_now(), again.status_code, f"{again.detail} (also after a refresh)")

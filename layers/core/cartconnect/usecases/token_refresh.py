@@ -19,19 +19,16 @@ and retried later, until the failure window turns it into needs_reauthorization 
 
 from __future__ import annotations
 
-import random
 import secrets as random_secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cartconnect import clock, hosts
+from cartconnect import clock, hosts, runtime
 from cartconnect.adapters import (
     events,
     iclient_repository,
@@ -41,8 +38,7 @@ from cartconnect.adapters import (
 )
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.domain.tokens import TokenSet
-from cartconnect.observability import add_metric, logger, refresh_outcomes
-from cartconnect.provider.americommerce import DEFAULT_TIMEOUT, AmeriCommerceClient
+from cartconnect.observability import count, logger, refresh_outcomes
 from cartconnect.provider.errors import ProviderError
 from cartconnect.refresh_policy import (
     STORE_ATTEMPTS,
@@ -57,25 +53,17 @@ from cartconnect.refresh_policy import (
 from cartconnect.refresh_schedule import due_keys, needs_refresh
 from cartconnect.settings import get_settings
 from cartconnect.usecases import store_budget, token_pair
+from cartconnect.usecases.store_budget import ATTEMPT_BUDGET_SECONDS
 
 # The lease outlives a whole refresh: 3 store calls (connect 3 s + read 10 s each) and the waits between.
 LEASE_SECONDS = 60.0
 # Stop starting store calls this long before the lease ends: nothing is ever sent under a lease that
 # another worker may already hold.
 LEASE_MARGIN_SECONDS = 5.0
-# What one store call may take, with the AWS calls around it.
-ATTEMPT_BUDGET_SECONDS = 15.0
 # Writing the rotated tokens: attempts after a transient DynamoDB/KMS error (the SDK retries too).
 PERSIST_ATTEMPTS = 6
 # An access token closer than this to its expiry is refreshed before it is handed out.
 MIN_VALIDITY = timedelta(seconds=60)
-
-# Injection points for tests (waits become instant, store timeouts short): module attributes, read
-# at call time.
-sleep: Callable[[float], None] = time.sleep
-monotonic: Callable[[], float] = time.monotonic
-random_fraction: Callable[[], float] = random.random
-store_timeout = DEFAULT_TIMEOUT
 
 T = TypeVar("T")
 
@@ -184,7 +172,7 @@ def refresh(
         return _finish(RefreshResult(Outcome.GONE, None, reason="deleted"))
     if not attempt.acquired:
         return _finish(RefreshResult(Outcome.BUSY, attempt.connection, reason="leased"))
-    lease_deadline = monotonic() + LEASE_SECONDS - LEASE_MARGIN_SECONDS
+    lease_deadline = runtime.current().monotonic() + LEASE_SECONDS - LEASE_MARGIN_SECONDS
     lease = _Lease(owner, attempt.connection, attempt.sealed_tokens)
     try:
         return _finish(
@@ -296,33 +284,30 @@ def _prepare_call(connection: Connection, blob: bytes | None) -> _StoreCall:
 def _call_store(connection: Connection, blob: bytes | None, deadline: float) -> tuple[TokenSet, int]:
     """At most STORE_ATTEMPTS calls, each within the store's call budget and the lease."""
     call = _prepare_call(connection, blob)
-    client = AmeriCommerceClient(timeout=store_timeout, on_answer=store_budget.learning(call.host))
+    client = store_budget.client(call.host)
     last: Failure | None = None
     for attempt in range(1, STORE_ATTEMPTS + 1):
         _before_attempt(call.host, deadline, last, attempt)
-        started = monotonic()
         try:
-            return client.refresh(
-                call.base_url,
-                client_id=call.client_id,
-                client_secret=call.client_secret,
-                refresh_token=call.refresh_token,
-                scope=call.scopes,
-            ), attempt
+            with store_budget.timed():
+                return client.refresh(
+                    call.base_url,
+                    client_id=call.client_id,
+                    client_secret=call.client_secret,
+                    refresh_token=call.refresh_token,
+                    scope=call.scopes,
+                ), attempt
         except ProviderError as error:
             last = classify(error) or Failure(FailureKind.TRANSIENT, "store_error", error.detail)
-        finally:
-            add_metric("StoreCallLatency", MetricUnit.Milliseconds, (monotonic() - started) * 1000)
         if last.permanent or not last.retry_now or attempt == STORE_ATTEMPTS:
             raise _StoreFailed(last, attempt)
-        pause = backoff_delay(attempt, rand=random_fraction)
+        pause = backoff_delay(attempt, rand=runtime.current().random)
         if last.retry_after_seconds is not None:
             pause = max(pause, last.retry_after_seconds)
-        if not wait_fits(
-            pause, remaining_seconds=deadline - monotonic(), attempt_budget_seconds=ATTEMPT_BUDGET_SECONDS
-        ):
+        remaining = deadline - runtime.current().monotonic()
+        if not wait_fits(pause, remaining_seconds=remaining, attempt_budget_seconds=ATTEMPT_BUDGET_SECONDS):
             raise _StoreFailed(last, attempt)
-        sleep(pause)
+        runtime.current().sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -330,26 +315,15 @@ def _before_attempt(host: str, deadline: float, last: Failure | None, attempt: i
     """A store call starts only with a whole attempt's time left and within the store's budget.
     Before the first call, running out of either defers the refresh; after a failure, it ends it."""
     wait: float | None
-    if deadline - monotonic() < ATTEMPT_BUDGET_SECONDS:
+    if deadline - runtime.current().monotonic() < ATTEMPT_BUDGET_SECONDS:
         reason, wait = "no_time_left", 1.0
     else:
-        reason, wait = "store_call_budget", _spend_call_budget(host, deadline)
+        reason, wait = "store_call_budget", store_budget.spend(host, deadline=deadline)
         if wait is None:
             return
     if last is None:
         raise _Deferred(reason, wait)
     raise _StoreFailed(last, attempt - 1)
-
-
-def _spend_call_budget(host: str, deadline: float) -> float | None:
-    """None once a call to `host` fits the store's budget, else the seconds until it would."""
-    return store_budget.spend(
-        host,
-        deadline=deadline,
-        attempt_budget_seconds=ATTEMPT_BUDGET_SECONDS,
-        sleep=sleep,
-        monotonic=monotonic,
-    )
 
 
 # -- 4. persist ------------------------------------------------------------------------------------
@@ -377,7 +351,7 @@ def _retrying_write(what: str, connection_id: str, write: Callable[[], T]) -> T:
                 f"{what} failed; retrying",
                 extra={"connection_id": connection_id, "error_code": code, "attempt": attempt},
             )
-            sleep(backoff_delay(attempt, base=0.2, cap=2.0, rand=random_fraction))
+            runtime.current().sleep(backoff_delay(attempt, base=0.2, cap=2.0, rand=runtime.current().random))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -395,7 +369,7 @@ def _persist(lease: _Lease, tokens: TokenSet, issued_at: datetime, attempts: int
     try:
         stored = _retrying_write("storing refreshed tokens", connection.id, write)
     except (ClientError, BotoCoreError):
-        add_metric("RefreshedTokensNotStored", MetricUnit.Count, 1)
+        count("RefreshedTokensNotStored")
         raise
     if stored is None:
         # Deleted, re-authorized, or our lease expired and another refresh got there first.
@@ -423,7 +397,7 @@ def _record_failure(lease: _Lease, failure: Failure, attempts: int) -> RefreshRe
     if failure.permanent or failing_too_long(connection.failing_since, now, window):
         return _needs_reauthorization(lease, failure, attempts, now)
     failures = connection.consecutive_failures + 1
-    delay = next_attempt_delay(failure, failures, rand=random_fraction)
+    delay = next_attempt_delay(failure, failures, rand=runtime.current().random)
     next_attempt_at = now + timedelta(seconds=delay)
     stored = _retrying_write(
         "recording a refresh failure",
@@ -482,7 +456,7 @@ def _needs_reauthorization(lease: _Lease, failure: Failure, attempts: int, now: 
     if stored is None:
         return RefreshResult(Outcome.SUPERSEDED, connection, reason="fence_refused", attempts=attempts)
     lease.released = True
-    add_metric("NeedsReauthorization", MetricUnit.Count, 1)
+    count("NeedsReauthorization")
     events.publish(
         "connection.needs_reauthorization",
         tenant=stored.tenant,

@@ -18,11 +18,10 @@ from cartconnect.adapters import (
     iclient_repository,
     iclient_secret,
 )
-from cartconnect.clock import to_iso, utc_now
+from cartconnect.clock import epoch_seconds, to_iso, utc_now
 from cartconnect.domain.authorization import State
 from cartconnect.domain.connection import Connection
 from cartconnect.observability import logger
-from cartconnect.provider.americommerce import AmeriCommerceClient
 from cartconnect.provider.errors import GrantRefused, ProviderError
 from cartconnect.settings import get_settings
 from cartconnect.usecases import store_budget, token_pair
@@ -33,7 +32,6 @@ from cartconnect.usecases.authorization.flow import (
     cookie_name,
     redirect_uri_for,
 )
-from cartconnect.usecases.authorization.flow import now_epoch as _now
 
 MAX_CALLBACK_VALUE = 1024
 _ANSWER_FIELDS = ("auth_id", "code", "error", "error_description", "error_reason")
@@ -102,7 +100,7 @@ def _spend_state(state: str, cookies: dict[str, str]) -> State:
     recorded = authorization_repository.read_state(state)
     if recorded is None:
         raise FlowRefused(Refusal.STATE_UNKNOWN, ended_cookie=attempt_cookie)
-    if recorded.expires_at < _now():
+    if recorded.expires_at < epoch_seconds():
         authorization_repository.consume_state(state)
         raise FlowRefused(Refusal.STATE_EXPIRED, ended_cookie=attempt_cookie)
     cookie = cookies.get(attempt_cookie)
@@ -148,7 +146,7 @@ def _exchange(answer: _Answer, state: State) -> Connection:
         base_url = hosts.safe_store_base_url(state.subdomain, settings)
         client_secret = iclient_secret.read(iclient.secret)
         issued_at = utc_now()
-        tokens = AmeriCommerceClient(on_answer=store_budget.learning(state.subdomain)).exchange_code(
+        tokens = store_budget.client(state.subdomain).exchange_code(
             base_url,
             client_id=state.client_id,
             client_secret=client_secret,
@@ -194,7 +192,11 @@ def _exchange(answer: _Answer, state: State) -> Connection:
 
 def _fail(connection: Connection, state: State, code: str, message: str) -> None:
     connection_repository.record_error(
-        connection, auth_generation=state.auth_generation, code=code, message=message, now=to_iso(utc_now())
+        connection,
+        auth_generation=state.auth_generation,
+        code=code,
+        message=message,
+        now=to_iso(utc_now()),
     )
     events.publish(
         "connection.authorization_failed", tenant=connection.tenant, connection_id=connection.id, code=code

@@ -4,7 +4,6 @@ it with a status and words)."""
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 
 from cartconnect import credentials
@@ -16,10 +15,6 @@ STATE_LIFETIME_SECONDS = 600
 # as `state`: stores that drop unknown parameters still return the redirect URI intact.
 STATE_IN_REDIRECT = "cc_state"
 COOKIE_PREFIX = "__Host-cc_auth_"
-
-
-def now_epoch() -> int:
-    return int(time.time())
 
 
 class Refusal(StrEnum):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from cartconnect import credentials
 from cartconnect.adapters import authorization_repository, connection_repository
+from cartconnect.clock import epoch_seconds
 from cartconnect.domain.authorization import Ticket
 from cartconnect.domain.connection import Connection
-from cartconnect.usecases.authorization.flow import LINK_LIFETIME_SECONDS, now_epoch
+from cartconnect.usecases.authorization.flow import LINK_LIFETIME_SECONDS
 
 CONNECT_PATH = "/connect/"
 
@@ -25,7 +26,7 @@ def mint_ticket(connection: Connection, *, api_link_generation: int | None = Non
             connection.tenant,
             connection.id,
             connection.link_generation,
-            now_epoch() + LINK_LIFETIME_SECONDS,
+            epoch_seconds() + LINK_LIFETIME_SECONDS,
             api_link_generation,
         ),
     )

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 from cartconnect import credentials, hosts
 from cartconnect.adapters import authorization_repository, connection_repository, iclient_repository
+from cartconnect.clock import epoch_seconds
 from cartconnect.domain.authorization import State, Ticket
 from cartconnect.domain.connection import Connection
 from cartconnect.domain.iclient import IClient
@@ -31,7 +32,6 @@ from cartconnect.usecases.authorization.flow import (
     cookie_name,
     redirect_uri_for,
 )
-from cartconnect.usecases.authorization.flow import now_epoch as _now
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _check(ticket: Ticket | None) -> tuple[Connection, IClient, str]:
     """The refusals shared by the page and the POST: the same link answers the same way on both."""
     if ticket is None:
         raise FlowRefused(Refusal.LINK_USED)
-    if ticket.expires_at < _now():
+    if ticket.expires_at < epoch_seconds():
         raise FlowRefused(Refusal.LINK_EXPIRED)
     connection = connection_repository.get(ticket.tenant, ticket.connection_id)
     if connection is None:
@@ -111,7 +111,7 @@ def start(ticket: str) -> Redirect:
             callback_url=connection.callback_url,
             auth_generation=connection.auth_generation,
             binding_key=binding_key,
-            expires_at=_now() + STATE_LIFETIME_SECONDS,
+            expires_at=epoch_seconds() + STATE_LIFETIME_SECONDS,
         ),
     )
     location = build_authorize_url(base_url, iclient.client_id, scope, redirect_uri)
