@@ -9,8 +9,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -20,9 +19,17 @@ from cartconnect.cold_start import imports_done
 from cartconnect.domain.connection import ConnectionStatus
 from cartconnect.errors import DomainError, InvalidField
 from cartconnect.http import problems, request_body
+from cartconnect.http.openapi import (
+    JSON,
+    ConnectionIdPath,
+    Cursor,
+    IClientIdPath,
+    Limit,
+    responds,
+    store_route,
+)
 from cartconnect.http.request_context import origin_of, tenant_of
 from cartconnect.http.schemas import (
-    AuthorizationRequiredProblem,
     AuthorizeLinkOut,
     ConnectionCreate,
     ConnectionDetailOut,
@@ -31,13 +38,10 @@ from cartconnect.http.schemas import (
     ConnectionPatch,
     ConnectionTestOut,
     CreatedConnectionOut,
-    GatewayMessage,
     IClientCreate,
     IClientOut,
     IClientPage,
     IClientPatch,
-    Problem,
-    RefreshProblem,
     ScopeCatalog,
     ScopeOut,
     TokenOut,
@@ -74,68 +78,6 @@ def _enable_docs() -> None:
     app.enable_swagger(path="/v1/docs", title="cartconnect management API", middlewares=[docs_page.secured])
 
 
-# Ids are URL-safe ASCII (icl_/con_ + 26 characters): Powertools hands the handler the raw, still
-# percent-encoded path segment, so anything else would be checked in its encoded form.
-IClientIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-ConnectionIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")]
-
-JSON = "application/json"
-_PROBLEM: OpenAPIResponse = {
-    "description": "Problem details (RFC 9457)",
-    "content": {"application/problem+json": {"model": Problem}},
-}
-# 401 never comes from the function: API Gateway's JWT authorizer answers it, with its own JSON body.
-_UNAUTHORIZED: OpenAPIResponse = {
-    "description": "No valid bearer token (answered by API Gateway's JWT authorizer)",
-    "content": {JSON: {"model": GatewayMessage}},
-}
-_ERRORS: dict[int, OpenAPIResponse] = {
-    401: _UNAUTHORIZED,
-    **{status: _PROBLEM for status in (403, 404, 409, 422)},
-}
-# Routes with a JSON body: 400 when the body is not JSON (or not UTF-8).
-_BODY_ERRORS: dict[int, OpenAPIResponse] = {
-    400: {**_PROBLEM, "description": "Malformed request body: not JSON (problem details, RFC 9457)"}
-}
-
-
-def _responds(
-    status: int, model: type[BaseModel] | None, description: str, *, body: bool = False
-) -> dict[int, OpenAPIResponse]:
-    # No model: no body at all (204). An explicit empty content map, or Powertools documents the handler's
-    # return annotation (a JSON string).
-    success: OpenAPIResponse = {"description": description, "content": {}}
-    if model is not None:
-        success["content"] = {JSON: {"model": model}}
-    return {status: success, **_ERRORS, **(_BODY_ERRORS if body else {})}
-
-
-# Routes that may call the store: 409 (authorize first), 502 (the refresh failed), 503 (retry shortly).
-_STORE_ERRORS: dict[int, OpenAPIResponse] = {
-    409: {
-        "description": "Pending authorization or needs re-authorization: a store admin opens authorize_url",
-        "content": {"application/problem+json": {"model": AuthorizationRequiredProblem}},
-    },
-    **{
-        status: {
-            "description": description,
-            "content": {"application/problem+json": {"model": RefreshProblem}},
-            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
-        }
-        for status, description in (
-            (502, "The store did not refresh the token and no valid token is left"),
-            (503, "Another refresh is running or the store's call budget is spent"),
-        )
-    },
-}
-
-
-def _store_route(model: type[BaseModel], description: str) -> dict[int, OpenAPIResponse]:
-    return {**_responds(200, model, description), **_STORE_ERRORS}
-
-
 def _json(status: int, model: BaseModel) -> Response[str]:
     return Response(
         status_code=status,
@@ -168,7 +110,7 @@ def _tenant() -> str:
 # ---- scopes -----------------------------------------------------------------------------------
 
 
-@app.get("/v1/scopes", tags=["scopes"], responses=_responds(200, ScopeCatalog, "The provider's scopes"))
+@app.get("/v1/scopes", tags=["scopes"], responses=responds(200, ScopeCatalog, "The provider's scopes"))
 def list_scopes() -> Response[str]:
     _tenant()
     return _json(200, ScopeCatalog(items=[ScopeOut.of(scope) for scope in SCOPES]))
@@ -182,7 +124,7 @@ def openapi_document() -> Response[str]:
 # ---- iClients ---------------------------------------------------------------------------------
 
 
-@app.post("/v1/iclients", tags=["iclients"], responses=_responds(201, IClientOut, "Created", body=True))
+@app.post("/v1/iclients", tags=["iclients"], responses=responds(201, IClientOut, "Created", body=True))
 def create_iclient(body: IClientCreate) -> Response[str]:
     iclient = iclients.create(
         _tenant(),
@@ -193,19 +135,19 @@ def create_iclient(body: IClientCreate) -> Response[str]:
     return _json(201, IClientOut.of(iclient))
 
 
-@app.get("/v1/iclients", tags=["iclients"], responses=_responds(200, IClientPage, "A page of iClients"))
+@app.get("/v1/iclients", tags=["iclients"], responses=responds(200, IClientPage, "A page of iClients"))
 def list_iclients(limit: Limit = 50, cursor: Cursor = None) -> Response[str]:
     items, next_cursor = iclients.list_page(_tenant(), limit=limit, cursor=cursor)
     return _json(200, IClientPage(items=[IClientOut.of(item) for item in items], next_cursor=next_cursor))
 
 
-@app.get("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "The iClient"))
+@app.get("/v1/iclients/<iclient_id>", tags=["iclients"], responses=responds(200, IClientOut, "The iClient"))
 def get_iclient(iclient_id: IClientIdPath) -> Response[str]:
     return _json(200, IClientOut.of(iclients.get(_tenant(), iclient_id)))
 
 
 @app.patch(
-    "/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "Updated", body=True)
+    "/v1/iclients/<iclient_id>", tags=["iclients"], responses=responds(200, IClientOut, "Updated", body=True)
 )
 def update_iclient(iclient_id: IClientIdPath, body: IClientPatch) -> Response[str]:
     changes = _patch_changes(body)
@@ -220,7 +162,7 @@ def update_iclient(iclient_id: IClientIdPath, body: IClientPatch) -> Response[st
     return _json(200, IClientOut.of(iclient))
 
 
-@app.delete("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(204, None, "Deleted"))
+@app.delete("/v1/iclients/<iclient_id>", tags=["iclients"], responses=responds(204, None, "Deleted"))
 def delete_iclient(iclient_id: IClientIdPath) -> Response[str]:
     iclients.delete(_tenant(), iclient_id)
     return Response(status_code=204, body="")
@@ -232,7 +174,7 @@ def delete_iclient(iclient_id: IClientIdPath) -> Response[str]:
 @app.post(
     "/v1/connections",
     tags=["connections"],
-    responses=_responds(201, CreatedConnectionOut, "Created", body=True),
+    responses=responds(201, CreatedConnectionOut, "Created", body=True),
 )
 def create_connection(body: ConnectionCreate) -> Response[str]:
     origin = origin_of(app.current_event)
@@ -253,7 +195,7 @@ def create_connection(body: ConnectionCreate) -> Response[str]:
 @app.post(
     "/v1/connections/<connection_id>/authorize-link",
     tags=["connections"],
-    responses=_responds(200, AuthorizeLinkOut, "A fresh authorize link"),
+    responses=responds(200, AuthorizeLinkOut, "A fresh authorize link"),
 )
 def new_authorize_link(connection_id: ConnectionIdPath) -> Response[str]:
     link = authorize_links.issue_link(_tenant(), connection_id, origin=origin_of(app.current_event))
@@ -261,7 +203,7 @@ def new_authorize_link(connection_id: ConnectionIdPath) -> Response[str]:
 
 
 @app.get(
-    "/v1/connections", tags=["connections"], responses=_responds(200, ConnectionPage, "A page of connections")
+    "/v1/connections", tags=["connections"], responses=responds(200, ConnectionPage, "A page of connections")
 )
 def list_connections(
     limit: Limit = 50, cursor: Cursor = None, status: Annotated[ConnectionStatus | None, Query()] = None
@@ -275,7 +217,7 @@ def list_connections(
 @app.get(
     "/v1/connections/<connection_id>",
     tags=["connections"],
-    responses=_responds(
+    responses=responds(
         200, ConnectionDetailOut, "The connection, with what is known of its store's rate limit"
     ),
 )
@@ -287,7 +229,7 @@ def get_connection(connection_id: ConnectionIdPath) -> Response[str]:
 @app.patch(
     "/v1/connections/<connection_id>",
     tags=["connections"],
-    responses=_responds(200, ConnectionOut, "Updated", body=True),
+    responses=responds(200, ConnectionOut, "Updated", body=True),
 )
 def update_connection(connection_id: ConnectionIdPath, body: ConnectionPatch) -> Response[str]:
     changes = _patch_changes(body, nullable=frozenset({"callback_url"}))
@@ -295,9 +237,7 @@ def update_connection(connection_id: ConnectionIdPath, body: ConnectionPatch) ->
     return _json(200, ConnectionOut.of(connection))
 
 
-@app.delete(
-    "/v1/connections/<connection_id>", tags=["connections"], responses=_responds(204, None, "Deleted")
-)
+@app.delete("/v1/connections/<connection_id>", tags=["connections"], responses=responds(204, None, "Deleted"))
 def delete_connection(connection_id: ConnectionIdPath) -> Response[str]:
     connections.delete(_tenant(), connection_id)
     return Response(status_code=204, body="")
@@ -309,7 +249,7 @@ def delete_connection(connection_id: ConnectionIdPath) -> Response[str]:
 @app.post(
     "/v1/connections/<connection_id>/token",
     tags=["tokens"],
-    responses=_store_route(TokenOut, "A valid access token (refreshed first when due)"),
+    responses=store_route(TokenOut, "A valid access token (refreshed first when due)"),
 )
 def issue_token(connection_id: ConnectionIdPath) -> Response[str]:
     from cartconnect.usecases import token_access
@@ -331,7 +271,7 @@ def issue_token(connection_id: ConnectionIdPath) -> Response[str]:
 @app.post(
     "/v1/connections/<connection_id>/refresh",
     tags=["tokens"],
-    responses=_store_route(ConnectionOut, "Refreshed now; the connection (never a token)"),
+    responses=store_route(ConnectionOut, "Refreshed now; the connection (never a token)"),
 )
 def refresh_connection(connection_id: ConnectionIdPath) -> Response[str]:
     from cartconnect.usecases import token_access
@@ -345,7 +285,7 @@ def refresh_connection(connection_id: ConnectionIdPath) -> Response[str]:
 @app.post(
     "/v1/connections/<connection_id>/test",
     tags=["tokens"],
-    responses=_store_route(ConnectionTestOut, "Whether the store accepts the connection's token"),
+    responses=store_route(ConnectionTestOut, "Whether the store accepts the connection's token"),
 )
 def test_connection(connection_id: ConnectionIdPath) -> Response[str]:
     from cartconnect.usecases import token_access
