@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,7 +16,7 @@ from pydantic import BaseModel
 from cartconnect import clock
 from cartconnect.cold_start import imports_done
 from cartconnect.domain.connection import ConnectionStatus
-from cartconnect.errors import DomainError, InvalidField
+from cartconnect.errors import InvalidField
 from cartconnect.http import problems, request_body
 from cartconnect.http.openapi import (
     JSON,
@@ -296,36 +295,9 @@ def test_connection(connection_id: ConnectionIdPath) -> Response[str]:
     return _json(200, ConnectionTestOut.of(outcome))
 
 
-# ---- errors: mapped to problem+json in one place ----------------------------------------------
+# ---- errors: mapped to problem+json in one place (cartconnect.http.problems) -------------------
 
-
-@app.exception_handler(DomainError)
-def handle_domain_error(error: DomainError) -> Response[str]:
-    return problems.from_domain_error(error)
-
-
-@app.exception_handler(UnicodeDecodeError)
-def handle_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
-    # API Gateway base64-encodes a body that is not UTF-8 text; decoding it for JSON fails here.
-    return problems.problem(
-        400, "Malformed request body", "the body is not UTF-8 JSON", type_slug="malformed-body"
-    )
-
-
-@app.exception_handler(RequestValidationError)
-def handle_validation_error(error: RequestValidationError) -> Response[str]:
-    return problems.from_validation_errors(list(error.errors()))
-
-
-@app.not_found
-def handle_not_found(_: Exception) -> Response[str]:
-    return problems.problem(404, "Not found", "no such route", type_slug="not-found")
-
-
-@app.exception_handler(Exception)
-def handle_unexpected(error: Exception) -> Response[str]:
-    logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-    return problems.internal_error(app.lambda_context.aws_request_id if app.lambda_context else None)
+problems.register(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
