@@ -1,51 +1,25 @@
-"""Management API: iClients, connections and the scope catalog, for the caller's tenant."""
+"""Management API: iClients, connections and the scope catalog, for the caller's tenant.
+
+The routes are in the layer (`cartconnect.http.routes`, one router per area), their OpenAPI response
+tables in `cartconnect.http.openapi`, the error mapping in `cartconnect.http.problems`; this module
+sets up the resolver and wraps it in the Lambda handler.
+"""
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
-from cartconnect import clock, runtime
 from cartconnect.cold_start import imports_done
-from cartconnect.domain.connection import ConnectionStatus
-from cartconnect.errors import DomainError, InvalidField
 from cartconnect.http import problems, request_body
-from cartconnect.http.request_context import origin_of, tenant_of
-from cartconnect.http.schemas import (
-    AuthorizationRequiredProblem,
-    AuthorizeLinkOut,
-    ConnectionCreate,
-    ConnectionDetailOut,
-    ConnectionOut,
-    ConnectionPage,
-    ConnectionPatch,
-    ConnectionTestOut,
-    CreatedConnectionOut,
-    GatewayMessage,
-    IClientCreate,
-    IClientOut,
-    IClientPage,
-    IClientPatch,
-    Problem,
-    RefreshProblem,
-    ScopeCatalog,
-    ScopeOut,
-    TokenOut,
-)
+from cartconnect.http.openapi import JSON
+from cartconnect.http.routes import connections, iclients, scopes, tokens
 from cartconnect.observability import logger, refresh_outcomes
-from cartconnect.scopes import SCOPES
-from cartconnect.usecases import connections, iclients
-from cartconnect.usecases.authorization import links as authorize_links
-from cartconnect.usecases.authorization.flow import LINK_LIFETIME_SECONDS
 
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -75,318 +49,18 @@ def _enable_docs() -> None:
     app.enable_swagger(path="/v1/docs", title="cartconnect management API", middlewares=[docs_page.secured])
 
 
-# Ids are URL-safe ASCII (icl_/con_ + 26 characters): Powertools hands the handler the raw, still
-# percent-encoded path segment, so anything else would be checked in its encoded form.
-IClientIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-ConnectionIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")]
-
-JSON = "application/json"
-_PROBLEM: OpenAPIResponse = {
-    "description": "Problem details (RFC 9457)",
-    "content": {"application/problem+json": {"model": Problem}},
-}
-# 401 never comes from the function: API Gateway's JWT authorizer answers it, with its own JSON body.
-_UNAUTHORIZED: OpenAPIResponse = {
-    "description": "No valid bearer token (answered by API Gateway's JWT authorizer)",
-    "content": {JSON: {"model": GatewayMessage}},
-}
-_ERRORS: dict[int, OpenAPIResponse] = {
-    401: _UNAUTHORIZED,
-    **{status: _PROBLEM for status in (403, 404, 409, 422)},
-}
-# Routes with a JSON body: 400 when the body is not JSON (or not UTF-8).
-_BODY_ERRORS: dict[int, OpenAPIResponse] = {
-    400: {**_PROBLEM, "description": "Malformed request body: not JSON (problem details, RFC 9457)"}
-}
-
-
-def _responds(
-    status: int, model: type[BaseModel] | None, description: str, *, body: bool = False
-) -> dict[int, OpenAPIResponse]:
-    # No model: no body at all (204). An explicit empty content map, or Powertools documents the handler's
-    # return annotation (a JSON string).
-    success: OpenAPIResponse = {"description": description, "content": {}}
-    if model is not None:
-        success["content"] = {JSON: {"model": model}}
-    return {status: success, **_ERRORS, **(_BODY_ERRORS if body else {})}
-
-
-# Routes that may call the store: 409 (authorize first), 502 (the refresh failed), 503 (retry shortly).
-_STORE_ERRORS: dict[int, OpenAPIResponse] = {
-    409: {
-        "description": "Pending authorization or needs re-authorization: a store admin opens authorize_url",
-        "content": {"application/problem+json": {"model": AuthorizationRequiredProblem}},
-    },
-    **{
-        status: {
-            "description": description,
-            "content": {"application/problem+json": {"model": RefreshProblem}},
-            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
-        }
-        for status, description in (
-            (502, "The store did not refresh the token and no valid token is left"),
-            (503, "Another refresh is running or the store's call budget is spent"),
-        )
-    },
-}
-
-
-def _store_route(model: type[BaseModel], description: str) -> dict[int, OpenAPIResponse]:
-    return {**_responds(200, model, description), **_STORE_ERRORS}
-
-
-def _json(status: int, model: BaseModel) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type=JSON,
-        body=model.model_dump_json(),
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def _deadline() -> float:
-    """When routes that call the store stop starting calls: shortly before the Lambda's timeout."""
-    context = app.lambda_context
-    remaining = context.get_remaining_time_in_millis() / 1000 if context else 25.0
-    return runtime.current().monotonic() + remaining - 2.0
-
-
-def _patch_changes(patch: BaseModel, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The fields a PATCH body names; null is refused except where it means 'back to the default'."""
-    changes = {field: getattr(patch, field) for field in patch.model_fields_set}
-    for field, value in changes.items():
-        if value is None and field not in nullable:
-            raise InvalidField(field, "cannot be null; leave it out to keep the current value")
-    return changes
-
-
-def _tenant() -> str:
-    return tenant_of(app.current_event)
-
-
-# ---- scopes -----------------------------------------------------------------------------------
-
-
-@app.get("/v1/scopes", tags=["scopes"], responses=_responds(200, ScopeCatalog, "The provider's scopes"))
-def list_scopes() -> Response[str]:
-    _tenant()
-    return _json(200, ScopeCatalog(items=[ScopeOut.of(scope) for scope in SCOPES]))
-
-
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=JSON, body=app.get_openapi_json_schema())
 
 
-# ---- iClients ---------------------------------------------------------------------------------
-
-
-@app.post("/v1/iclients", tags=["iclients"], responses=_responds(201, IClientOut, "Created", body=True))
-def create_iclient(body: IClientCreate) -> Response[str]:
-    iclient = iclients.create(
-        _tenant(),
-        name=body.name,
-        client_id=body.client_id,
-        client_secret=body.client_secret.get_secret_value(),
-    )
-    return _json(201, IClientOut.of(iclient))
-
-
-@app.get("/v1/iclients", tags=["iclients"], responses=_responds(200, IClientPage, "A page of iClients"))
-def list_iclients(limit: Limit = 50, cursor: Cursor = None) -> Response[str]:
-    items, next_cursor = iclients.list_page(_tenant(), limit=limit, cursor=cursor)
-    return _json(200, IClientPage(items=[IClientOut.of(item) for item in items], next_cursor=next_cursor))
-
-
-@app.get("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "The iClient"))
-def get_iclient(iclient_id: IClientIdPath) -> Response[str]:
-    return _json(200, IClientOut.of(iclients.get(_tenant(), iclient_id)))
-
-
-@app.patch(
-    "/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(200, IClientOut, "Updated", body=True)
-)
-def update_iclient(iclient_id: IClientIdPath, body: IClientPatch) -> Response[str]:
-    changes = _patch_changes(body)
-    secret = changes.pop("client_secret", None)
-    iclient = iclients.update(
-        _tenant(),
-        iclient_id,
-        name=changes.get("name"),
-        client_id=changes.get("client_id"),
-        client_secret=secret.get_secret_value() if secret is not None else None,
-    )
-    return _json(200, IClientOut.of(iclient))
-
-
-@app.delete("/v1/iclients/<iclient_id>", tags=["iclients"], responses=_responds(204, None, "Deleted"))
-def delete_iclient(iclient_id: IClientIdPath) -> Response[str]:
-    iclients.delete(_tenant(), iclient_id)
-    return Response(status_code=204, body="")
-
-
-# ---- connections ------------------------------------------------------------------------------
-
-
-@app.post(
-    "/v1/connections",
-    tags=["connections"],
-    responses=_responds(201, CreatedConnectionOut, "Created", body=True),
-)
-def create_connection(body: ConnectionCreate) -> Response[str]:
-    origin = origin_of(app.current_event)
-    connection = connections.create(
-        _tenant(),
-        name=body.name,
-        subdomain=body.subdomain,
-        iclient_id=body.iclient_id,
-        scopes=body.scopes,
-        callback_url=body.callback_url,
-        origin=origin,
-    )
-    link = authorize_links.authorize_url(origin, authorize_links.mint_ticket(connection))
-    out = CreatedConnectionOut(**ConnectionOut.of(connection).model_dump(), authorize_url=link)
-    return _json(201, out)
-
-
-@app.post(
-    "/v1/connections/<connection_id>/authorize-link",
-    tags=["connections"],
-    responses=_responds(200, AuthorizeLinkOut, "A fresh authorize link"),
-)
-def new_authorize_link(connection_id: ConnectionIdPath) -> Response[str]:
-    link = authorize_links.issue_link(_tenant(), connection_id, origin=origin_of(app.current_event))
-    return _json(200, AuthorizeLinkOut(authorize_url=link, expires_in=LINK_LIFETIME_SECONDS))
-
-
-@app.get(
-    "/v1/connections", tags=["connections"], responses=_responds(200, ConnectionPage, "A page of connections")
-)
-def list_connections(
-    limit: Limit = 50, cursor: Cursor = None, status: Annotated[ConnectionStatus | None, Query()] = None
-) -> Response[str]:
-    items, next_cursor = connections.list_page(_tenant(), status=status, limit=limit, cursor=cursor)
-    return _json(
-        200, ConnectionPage(items=[ConnectionOut.of(item) for item in items], next_cursor=next_cursor)
-    )
-
-
-@app.get(
-    "/v1/connections/<connection_id>",
-    tags=["connections"],
-    responses=_responds(
-        200, ConnectionDetailOut, "The connection, with what is known of its store's rate limit"
-    ),
-)
-def get_connection(connection_id: ConnectionIdPath) -> Response[str]:
-    connection, limits = connections.get_with_store_limits(_tenant(), connection_id)
-    return _json(200, ConnectionDetailOut.of_detail(connection, limits, clock.utc_now()))
-
-
-@app.patch(
-    "/v1/connections/<connection_id>",
-    tags=["connections"],
-    responses=_responds(200, ConnectionOut, "Updated", body=True),
-)
-def update_connection(connection_id: ConnectionIdPath, body: ConnectionPatch) -> Response[str]:
-    changes = _patch_changes(body, nullable=frozenset({"callback_url"}))
-    connection = connections.update(_tenant(), connection_id, changes, origin=origin_of(app.current_event))
-    return _json(200, ConnectionOut.of(connection))
-
-
-@app.delete(
-    "/v1/connections/<connection_id>", tags=["connections"], responses=_responds(204, None, "Deleted")
-)
-def delete_connection(connection_id: ConnectionIdPath) -> Response[str]:
-    connections.delete(_tenant(), connection_id)
-    return Response(status_code=204, body="")
-
-
-# ---- tokens: refresh machinery imported lazily (cold start of every other route stays light) -----
-
-
-@app.post(
-    "/v1/connections/<connection_id>/token",
-    tags=["tokens"],
-    responses=_store_route(TokenOut, "A valid access token (refreshed first when due)"),
-)
-def issue_token(connection_id: ConnectionIdPath) -> Response[str]:
-    from cartconnect.usecases import token_access
-
-    token = token_access.get_token(
-        _tenant(), connection_id, origin=origin_of(app.current_event), deadline=_deadline()
-    )
-    body = TokenOut(
-        access_token=token.access_token, expires_at=token.expires_at, token_version=token.token_version
-    )
-    return Response(
-        status_code=200,
-        content_type=JSON,
-        body=body.model_dump_json(),
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )
-
-
-@app.post(
-    "/v1/connections/<connection_id>/refresh",
-    tags=["tokens"],
-    responses=_store_route(ConnectionOut, "Refreshed now; the connection (never a token)"),
-)
-def refresh_connection(connection_id: ConnectionIdPath) -> Response[str]:
-    from cartconnect.usecases import token_access
-
-    connection = token_access.refresh_now(
-        _tenant(), connection_id, origin=origin_of(app.current_event), deadline=_deadline()
-    )
-    return _json(200, ConnectionOut.of(connection))
-
-
-@app.post(
-    "/v1/connections/<connection_id>/test",
-    tags=["tokens"],
-    responses=_store_route(ConnectionTestOut, "Whether the store accepts the connection's token"),
-)
-def test_connection(connection_id: ConnectionIdPath) -> Response[str]:
-    from cartconnect.usecases import connection_test
-
-    outcome = connection_test.test_connection(
-        _tenant(), connection_id, origin=origin_of(app.current_event), deadline=_deadline()
-    )
-    return _json(200, ConnectionTestOut.of(outcome))
-
-
-# ---- errors: mapped to problem+json in one place ----------------------------------------------
-
-
-@app.exception_handler(DomainError)
-def handle_domain_error(error: DomainError) -> Response[str]:
-    return problems.from_domain_error(error)
-
-
-@app.exception_handler(UnicodeDecodeError)
-def handle_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
-    # API Gateway base64-encodes a body that is not UTF-8 text; decoding it for JSON fails here.
-    return problems.problem(
-        400, "Malformed request body", "the body is not UTF-8 JSON", type_slug="malformed-body"
-    )
-
-
-@app.exception_handler(RequestValidationError)
-def handle_validation_error(error: RequestValidationError) -> Response[str]:
-    return problems.from_validation_errors(list(error.errors()))
-
-
-@app.not_found
-def handle_not_found(_: Exception) -> Response[str]:
-    return problems.problem(404, "Not found", "no such route", type_slug="not-found")
-
-
-@app.exception_handler(Exception)
-def handle_unexpected(error: Exception) -> Response[str]:
-    logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-    return problems.internal_error(app.lambda_context.aws_request_id if app.lambda_context else None)
+# The tokens router imports the refresh machinery inside its routes: every other route's cold start
+# stays without the provider client.
+app.include_router(scopes.router)
+app.include_router(iclients.router)
+app.include_router(connections.router)
+app.include_router(tokens.router)
+problems.register(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

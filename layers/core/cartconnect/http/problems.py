@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from cartconnect.errors import Conflict, DomainError, InvalidField
+from cartconnect.observability import logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://cartconnect.dev/problems/"
@@ -139,3 +144,35 @@ def internal_error(request_id: str | None) -> Response[str]:
         type_slug="internal-error",
         extra={"request_id": request_id} if request_id else None,
     )
+
+
+def handle_domain_error(error: DomainError) -> Response[str]:
+    return from_domain_error(error)
+
+
+def handle_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
+    # API Gateway base64-encodes a body that is not UTF-8 text; decoding it for JSON fails here.
+    return problem(400, "Malformed request body", "the body is not UTF-8 JSON", type_slug="malformed-body")
+
+
+def handle_validation_error(error: RequestValidationError) -> Response[str]:
+    return from_validation_errors(list(error.errors()))
+
+
+def handle_not_found(_: Exception) -> Response[str]:
+    return problem(404, "Not found", "no such route", type_slug="not-found")
+
+
+def register(app: APIGatewayHttpResolver) -> None:
+    """Map every error the resolver sees to problem+json: domain errors, undecodable bodies, failed
+    validation, unknown routes, and anything else as a 500 naming the request id."""
+    app.exception_handler(DomainError)(handle_domain_error)
+    app.exception_handler(UnicodeDecodeError)(handle_undecodable_body)
+    app.exception_handler(RequestValidationError)(handle_validation_error)
+    app.not_found(handle_not_found)
+
+    def handle_unexpected(error: Exception) -> Response[str]:
+        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        return internal_error(app.lambda_context.aws_request_id if app.lambda_context else None)
+
+    app.exception_handler(Exception)(handle_unexpected)
