@@ -321,7 +321,7 @@ def test_client_token_set_without_expiry_or_refresh_token() -> None:
     ("body", "name"),
     [
         ({"total_count": 1, "stores": [{"id": 1, "name": "Main Store"}]}, "Main Store"),  # the OpenAPI file
-        ({"id": 1, "name": "Main Store", "domain_name": "x.com"}, "Main Store"),  # stores.md
+        ({"id": 1, "name": "Main Store", "domain_name": "x.com"}, "Main Store"),  # the stores page
         ({"total_count": 0, "stores": []}, None),
         ({"total_count": 1}, None),
         (["not", "an", "object"], None),

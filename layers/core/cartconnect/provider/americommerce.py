@@ -1,7 +1,7 @@
 """AmeriCommerce (Cart.com) client: authorize URL, token exchange, refresh and a store check.
 
 Plain httpx2, not authlib's OAuth2Client: see docs/decisions/0002-provider-client.md. The wire format
-(AMERICOMMERCE.md) is not standard OAuth 2.0: the exchange body is exactly
+(docs/provider.md) is not standard OAuth 2.0: the exchange body is exactly
 {client_id, auth_id, signature}, the refresh body exactly {client_id, refresh_token, signature};
 neither the code, the secret nor a grant_type is ever sent. Redirects are never followed.
 """
