@@ -6,7 +6,7 @@ the few attributes the scheduler reads back for each due key (tenant, id, token_
 refresh_due_at: the index projects keys only, so the scheduler reads the token version it puts in
 each message from the item; an item with keys alone would be dropped as stale and never enqueued).
 
-One tick runs in a warm scheduler environment of its own process (bench.environment.FunctionProcess),
+One tick runs in a warm scheduler environment of its own process (bench.function_process.FunctionProcess),
 which counts every AWS call it makes: calls per enqueued connection, and the enqueue rate
 (connections per second of the handler's time). DynamoDB is the local stack's (moto). SQS is not:
 moto's SQS scans its whole queue, message by message, on every call (a receive takes ~0.3 s once
