@@ -11,25 +11,25 @@ import httpx2
 import pytest
 
 from cartconnect.domain.tokens import TokenSet
-from cartconnect.provider import (
+from cartconnect.provider.americommerce import (
     AmeriCommerceClient,
     CallLimit,
+    StoreAnswer,
+    parse_call_limit,
+    parse_retry_after,
+)
+from cartconnect.provider.errors import (
     GrantRefused,
     ProviderError,
     ProviderResponseError,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
-    StoreAnswer,
-    build_authorize_url,
-    exchange_signature,
-    parse_call_limit,
-    parse_expires,
-    parse_retry_after,
-    refresh_signature,
-    sha256_hex,
+    safe_provider_message,
 )
-from cartconnect.provider.errors import safe_provider_message
+from cartconnect.provider.expiry import parse_expires
+from cartconnect.provider.signing import exchange_signature, refresh_signature, sha256_hex
+from cartconnect.provider.urls import build_authorize_url
 
 SECRET = "app-secret"
 CLIENT_ID = "12345"

@@ -34,7 +34,6 @@ from cartconnect.provider.errors import (
 from cartconnect.provider.expiry import is_no_expiry, parse_expires
 from cartconnect.provider.signing import exchange_signature, refresh_signature
 from cartconnect.provider.transport import PinnedStoreTransport
-from cartconnect.provider.urls import build_authorize_url  # noqa: F401 - part of this module's API
 from cartconnect.provider.urls import origin as _origin
 
 DEFAULT_TIMEOUT: Final = httpx2.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
