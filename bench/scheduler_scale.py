@@ -30,9 +30,9 @@ from typing import Any
 
 from bench.environment import BenchEnvironment, log
 from bench.function_process import FunctionProcess
+from cartconnect_dev.scheduler import SCHEDULE_EVENT
 
 DUE = 10_000
-TICK_EVENT = {"source": "cartconnect.refresh-schedule"}
 
 
 @dataclass
@@ -136,7 +136,7 @@ def measure(env: BenchEnvironment, due: int = DUE) -> SchedulerScaleResult:
             extra_env={"AWS_ENDPOINT_URL_SQS": sqs.endpoint},
         ) as scheduler,
     ):
-        tick = scheduler.invoke(TICK_EVENT)
+        tick = scheduler.invoke(SCHEDULE_EVENT)
     result.tick_seconds = tick.seconds
     result.tick_cpu_seconds = tick.cpu_seconds
     result.tick = dict(tick.result)
