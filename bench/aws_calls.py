@@ -25,6 +25,7 @@ from typing import Any
 from botocore.client import BaseClient
 
 from bench.environment import BenchEnvironment, LogSink, log, sqs_record
+from cartconnect_dev.scheduler import SCHEDULE_EVENT
 
 # Store endpoints cartconnect calls (the consent page is the admin's browser, not cartconnect).
 STORE_ENDPOINTS = ("access_token", "refresh", "api")
@@ -185,9 +186,6 @@ def _ok(status: int) -> Callable[[Any], bool]:
     return lambda response: response.status_code == status
 
 
-TICK_EVENT = {"source": "cartconnect.refresh-schedule"}
-
-
 class _Operations:
     """Each operation of the figure, set up on its own connection."""
 
@@ -282,7 +280,7 @@ class _Operations:
             forget_process_caches()
         phases: dict[str, Run] = {}
         phases["scheduler"] = m.run(
-            lambda: env.stack.invoke("RefreshSchedulerFunction", TICK_EVENT),
+            lambda: env.stack.invoke("RefreshSchedulerFunction", dict(SCHEDULE_EVENT)),
             check=lambda tick: tick["enqueued"] == 1,
         )
         received: list[dict[str, Any]] = []
@@ -337,7 +335,7 @@ class _Operations:
         env, due = self.env, self.result.tick_due
 
         def tick() -> Callable[[], Any]:
-            return lambda: env.stack.invoke("RefreshSchedulerFunction", TICK_EVENT)
+            return lambda: env.stack.invoke("RefreshSchedulerFunction", dict(SCHEDULE_EVENT))
 
         self.add(
             "scheduler tick, 0 due", "a tick that finds nothing: one Query per shard", self.m.twice(tick)

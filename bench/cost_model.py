@@ -58,7 +58,6 @@ CLOUDWATCH_METRIC_MONTH = 0.30  # per custom metric (a name + dimension values)
 CLOUDWATCH_ALARM_MONTH = 0.10  # standard resolution
 CLOUDWATCH_DASHBOARD_MONTH = 3.00  # beyond an account's first 3
 XRAY_TRACE = 5.00 / 1_000_000  # traces recorded
-HTTP_API_REQUEST = 1.00 / 1_000_000  # API Gateway HTTP API, first 300 M a month
 
 # ---- the workload --------------------------------------------------------------------------------
 CONNECTIONS = 1_000
@@ -81,7 +80,6 @@ DYNAMODB_ITEM_OVERHEAD = 100  # bytes per item and per index entry, for storage
 SCALE = 1_000_000  # the deployment size the unit cost is taken at (docs/scaling.md)
 # Lambda recycles an environment every few hours: ~6 h assumed (bench/secret_cache.py measures with it).
 ENVIRONMENT_LIFETIME_HOURS = LIFETIME_HOURS
-ENVIRONMENT_LIFETIMES_MONTH = 24 * 30 // ENVIRONMENT_LIFETIME_HOURS
 # An iClient's secret is created once in its life (CreateSecret: one API call, one GenerateDataKey by
 # Secrets Manager); a store app lives for years, a year is assumed. Changing a secret
 # (PutSecretValue) is rarer still and left out.

@@ -89,10 +89,6 @@ class Invocation:
     calls: dict[str, int]
     cpu_seconds: float  # the process's CPU time during the invocation (all its threads)
 
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
-
 
 class FunctionProcess:
     """One warm execution environment of a function, in its own Python process (so its CPU work

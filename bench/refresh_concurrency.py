@@ -5,7 +5,7 @@ answer delayed by 200 ms (sandbox fault `latency_ms`), a serial worker would nee
 calls' time for a batch of 10; a concurrent one little more than one. The figure is the batch's
 time divided by one store call's time, both measured in the same run: the store call is a direct
 POST to the sandbox's refresh endpoint (a new HTTP client, as each refresh uses); the batch is the
-handler's time in a warm worker environment of its own process (bench.environment.FunctionProcess),
+handler's time in a warm worker environment of its own process (bench.function_process.FunctionProcess),
 invoked with an SQS event of 10 records received from the real queue.
 
 The same batch with no store latency shows what the local stack itself adds: moto serves the

@@ -6,7 +6,7 @@ the few attributes the scheduler reads back for each due key (tenant, id, token_
 refresh_due_at: the index projects keys only, so the scheduler reads the token version it puts in
 each message from the item; an item with keys alone would be dropped as stale and never enqueued).
 
-One tick runs in a warm scheduler environment of its own process (bench.environment.FunctionProcess),
+One tick runs in a warm scheduler environment of its own process (bench.function_process.FunctionProcess),
 which counts every AWS call it makes: calls per enqueued connection, and the enqueue rate
 (connections per second of the handler's time). DynamoDB is the local stack's (moto). SQS is not:
 moto's SQS scans its whole queue, message by message, on every call (a receive takes ~0.3 s once
@@ -30,9 +30,9 @@ from typing import Any
 
 from bench.environment import BenchEnvironment, log
 from bench.function_process import FunctionProcess
+from cartconnect_dev.scheduler import SCHEDULE_EVENT
 
 DUE = 10_000
-TICK_EVENT = {"source": "cartconnect.refresh-schedule"}
 
 
 @dataclass
@@ -136,7 +136,7 @@ def measure(env: BenchEnvironment, due: int = DUE) -> SchedulerScaleResult:
             extra_env={"AWS_ENDPOINT_URL_SQS": sqs.endpoint},
         ) as scheduler,
     ):
-        tick = scheduler.invoke(TICK_EVENT)
+        tick = scheduler.invoke(SCHEDULE_EVENT)
     result.tick_seconds = tick.seconds
     result.tick_cpu_seconds = tick.cpu_seconds
     result.tick = dict(tick.result)

@@ -50,7 +50,7 @@ from bench.environment import BenchEnvironment, log
 
 CONNECTIONS = 20
 ENVIRONMENTS = 4
-LIFETIME_HOURS = 6  # cost_model.ENVIRONMENT_LIFETIMES_MONTH: ~6 h
+LIFETIME_HOURS = 6  # how long Lambda keeps an environment, assumed (cost_model takes it from here)
 HOURS = 2 * LIFETIME_HOURS  # a warm-up lifetime, then one measured lifetime
 SEED = 20261201
 GET_SECRET_VALUE = "secretsmanager:GetSecretValue"
@@ -182,10 +182,6 @@ class SecretCacheResult:
     def miss_rate(self) -> float:
         """Measured: GetSecretValue calls per secret read, steady state."""
         return self.get_secret_value / self.reads if self.reads else 1.0
-
-    @property
-    def hit_rate(self) -> float:
-        return 1 - self.miss_rate
 
     @property
     def formula(self) -> float:

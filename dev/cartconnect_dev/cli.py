@@ -2,7 +2,7 @@
 
 cartconnect-dev up                      # what `make dev` runs: the stack in the foreground
 cartconnect-dev token --tenant acme     # a bearer token the running stack accepts
-cartconnect-dev invoke ManagementFunction -e events/list-scopes.json
+cartconnect-dev invoke ManagementFunction -e events/management-list-scopes.json
 cartconnect-dev openapi                 # the management API's OpenAPI document (deterministic)
 cartconnect-dev demo                    # the whole authorization flow against the sandbox store
 cartconnect-dev refresh-due             # one scheduler pass, then the refresh queue drained into the worker

@@ -42,13 +42,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from cartconnect_dev.jwt_issuer import ISSUER_PATH
 from cartconnect_dev.template import ACCOUNT_ID, REGION, STACK_NAME, FunctionDef, Route
 
 log = logging.getLogger(__name__)
 
 HandlerFn = Callable[[Any, Any], Any]
 
-ISSUER_PREFIX = "/_local/issuer"
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 TEXT_TYPES = ("application/json", "application/javascript", "application/xml", "application/x-javascript")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -690,9 +690,9 @@ class GatewayApp:
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
-        if request.path.startswith(f"{ISSUER_PREFIX}/") and self.issuer is not None:
+        if request.path.startswith(f"{ISSUER_PATH}/") and self.issuer is not None:
             response = self._issuer_document(request)
-            response.label = f"{request.method} {ISSUER_PREFIX}/..."
+            response.label = f"{request.method} {ISSUER_PATH}/..."
             return response
         invoke = INVOKE_PATH.match(request.path)
         if invoke and request.method.upper() == "POST":
@@ -753,7 +753,7 @@ class GatewayApp:
             return _message(500, "Internal Server Error")
 
     def _issuer_document(self, request: HttpRequest) -> HttpResponse:
-        suffix = request.path.removeprefix(ISSUER_PREFIX)
+        suffix = request.path.removeprefix(ISSUER_PATH)
         if request.method.upper() in ("GET", "HEAD"):
             if suffix == "/.well-known/openid-configuration":
                 return HttpResponse.json(200, self.issuer.openid_configuration())

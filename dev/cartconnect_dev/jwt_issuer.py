@@ -20,7 +20,7 @@ from joserfc.jwk import KeySet, RSAKey
 from cartconnect_dev.template import TemplateError, load_template, project_root
 
 AUDIENCE = "cartconnect-local"
-DEFAULT_PORT = 3000
+DEFAULT_PORT = 3000  # the local API's (the stack's gateway), which serves the issuer too
 ISSUER_PATH = "/_local/issuer"
 STATE_DIR_NAME = ".cartconnect-dev"
 KEY_FILE_NAME = "jwt-key.pem"

@@ -1,5 +1,5 @@
 """A dev-only sandbox AmeriCommerce store: a real HTTP server on loopback speaking the documented
-wire format (AmeriCommerce/rest-api's docs/authentication.md; the recipes are in cartconnect/provider/),
+wire format (docs/provider.md; the recipes are in layers/core/cartconnect/provider/),
 with fault switches for tests.
 
     python -m cartconnect_dev.sandbox_store --port 8765 --app 12345:app-secret
@@ -19,7 +19,7 @@ Decisions the provider's docs leave open:
   `{error, error_description}`) and `error_encoding` ("form": application/x-www-form-urlencoded)
   switches say otherwise: the real field names and encoding are undocumented.
 - The exchange signature is checked against the redirect URI as the evidence says stores sign it
-  (AMERICOMMERCE.md section 8): decoded, its query names and values re-encoded with nothing left
+  (docs/provider.md, "The redirect URI's canonical form"): decoded, its query names and values re-encoded with nothing left
   safe (`quote(v, safe="")`), then lower-cased. Only lower-case hex signatures are accepted.
 - An auth_id is consumed on its first presentation, whether or not that exchange succeeds.
 - Every refresh token issued for a grant stays usable until the grant is revoked; each refresh
@@ -85,7 +85,8 @@ class Faults:
     error_style: Literal["americommerce", "oauth"] = "americommerce"  # token-endpoint error fields
     error_encoding: Literal["json", "form"] = "json"  # token-endpoint error body encoding
     api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store: 5, 10, 20 or 50
-    # GET /api/v1/stores: the OpenAPI file's list ({"total_count", "stores": [...]}) or stores.md's bare object
+    # GET /api/v1/stores: the OpenAPI description's list ({"total_count", "stores": [...]}) or the stores
+    # page's bare object (docs/provider.md, "Testing a connection")
     stores_shape: Literal["list", "object"] = "list"
     api_window_seconds: float = 10.0
 
@@ -145,7 +146,7 @@ class _Pending:
     state: str | None
 
 
-# The REST resources the sandbox serves, and the scopes that allow reading each (AMERICOMMERCE.md, 5).
+# The REST resources the sandbox serves, and the scopes that allow reading each (docs/provider.md, "Scopes").
 API_RESOURCES: dict[str, frozenset[str]] = {
     "stores": frozenset({"system"}),
     "products": frozenset({"catalog", "read_catalog"}),
@@ -397,7 +398,7 @@ class SandboxStore:
         access = secrets.token_urlsafe(32)
         expires = now + lifetime
         self._access[access] = AccessToken(grant.grant_id, None if grant.no_expiry else expires.timestamp())
-        if grant.no_expiry:  # never expires, needs no refresh token (AMERICOMMERCE.md section 4)
+        if grant.no_expiry:  # never expires, needs no refresh token (docs/provider.md, "Scopes")
             return {"access_token": access}
         refresh = secrets.token_urlsafe(32)
         grant.refresh_tokens.add(refresh)

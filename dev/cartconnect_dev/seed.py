@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
-from cartconnect import aws, clock, credentials
+from cartconnect import aws, clock
 from cartconnect.adapters import authorization_repository, iclient_secret
 from cartconnect.domain.authorization import State, Ticket
 from cartconnect.domain.connection import Connection, ConnectionStatus
@@ -55,14 +55,9 @@ SCOPES = ["read_orders", "system"]
 # Fixtures, not secrets: the samples carry them (events/authorize-connect.json, callback-store-denied.json).
 SAMPLE_TICKET = "0" * 64
 SAMPLE_STATE = "0" * 64
+# The callback sample's cookie is `{flow.cookie_name(SAMPLE_STATE)}={credentials.binding(SAMPLE_BINDING_KEY,
+# SAMPLE_STATE)}`, the one an authorize redirect would have set for this state.
 SAMPLE_BINDING_KEY = "0" * 64
-LIFETIME_SECONDS = 600
-
-
-def sample_state_cookie() -> str:
-    """The browser-binding cookie for SAMPLE_STATE, as events/callback-store-denied.json carries it."""
-    name = flow.cookie_name(SAMPLE_STATE)
-    return f"{name}={credentials.binding(SAMPLE_BINDING_KEY, SAMPLE_STATE)}"
 
 
 @dataclass(frozen=True)
@@ -197,7 +192,9 @@ def _renew_ticket(link_generation: int) -> None:
     authorization_repository.consume_ticket(SAMPLE_TICKET)
     authorization_repository.put_ticket(
         SAMPLE_TICKET,
-        Ticket(TENANT, PENDING_CONNECTION_ID, link_generation, clock.epoch_seconds() + LIFETIME_SECONDS),
+        Ticket(
+            TENANT, PENDING_CONNECTION_ID, link_generation, clock.epoch_seconds() + flow.LINK_LIFETIME_SECONDS
+        ),
     )
 
 
@@ -216,6 +213,6 @@ def _renew_state(connection: Connection, sandbox: SandboxApp) -> None:
             callback_url=connection.callback_url,
             auth_generation=connection.auth_generation,
             binding_key=SAMPLE_BINDING_KEY,
-            expires_at=clock.epoch_seconds() + LIFETIME_SECONDS,
+            expires_at=clock.epoch_seconds() + flow.STATE_LIFETIME_SECONDS,
         ),
     )

@@ -36,7 +36,7 @@ from typing import Any
 import httpx2
 
 from cartconnect_dev.gateway import GatewayApp, GatewayServer, HandlerLoadError, JwtAuthorizer, LocalFunction
-from cartconnect_dev.jwt_issuer import AUDIENCE, KEY_FILE_NAME, STATE_DIR_NAME, LocalIssuer
+from cartconnect_dev.jwt_issuer import AUDIENCE, DEFAULT_PORT, KEY_FILE_NAME, STATE_DIR_NAME, LocalIssuer
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS, MotoServer, client, create_resources
 from cartconnect_dev.scheduler import (
     DEFAULT_SCHEDULE_SECONDS,
@@ -57,7 +57,6 @@ from cartconnect_dev.template import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 3000
 API_ID = "local"
 STATE_FILE_NAME = "stack.json"
 
@@ -124,7 +123,6 @@ class LocalStack:
 
         self.template: Template = load_template(self.template_path)
         self.resources: dict[str, Physical] = {}
-        self.skipped_resources: dict[str, str] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.env: dict[str, str] = {}
         # logical id -> that function's variables resolved from template.yaml (no local settings)
@@ -265,7 +263,6 @@ class LocalStack:
 
         created = create_resources(self.template, self.aws_endpoint, overrides)
         self.resources = dict(created.physical)
-        self.skipped_resources = created.skipped
         # Stand-ins for what the gateway itself plays: the HTTP API and the functions.
         physical = dict(self.resources)
         for logical_id in self.template.resources_of_type("AWS::Serverless::HttpApi"):

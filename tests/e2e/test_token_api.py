@@ -273,11 +273,12 @@ def test_test_reports_offline_when_the_grant_is_revoked(
 
 def test_test_reports_a_store_that_is_down(local_stack, sandbox, tenant, authorized, monkeypatch):
     from cartconnect.provider import americommerce
+    from cartconnect.provider.errors import ProviderUnavailable
 
     connection = authorized()
 
     def down(self, base_url, access_token, path):
-        raise americommerce.ProviderUnavailable("api", "store unavailable", status_code=503)
+        raise ProviderUnavailable("api", "store unavailable", status_code=503)
 
     monkeypatch.setattr(americommerce.AmeriCommerceClient, "probe", down)
     outcome = api(local_stack, tenant).post(_path(connection, "test")).json()

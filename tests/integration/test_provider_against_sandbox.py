@@ -15,19 +15,18 @@ import pytest
 
 from cartconnect import hosts
 from cartconnect.domain.tokens import TokenSet
-from cartconnect.provider import (
+from cartconnect.provider.americommerce import AmeriCommerceClient, CallLimit
+from cartconnect.provider.errors import (
     AccessTokenRejected,
-    AmeriCommerceClient,
-    CallLimit,
     GrantRefused,
     ProviderError,
     ProviderResponseError,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
-    build_authorize_url,
 )
 from cartconnect.provider.transport import UncheckedStoreHost
+from cartconnect.provider.urls import build_authorize_url
 from cartconnect.settings import Settings
 from cartconnect_dev.sandbox_store import SandboxStore
 

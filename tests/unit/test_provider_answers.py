@@ -10,8 +10,14 @@ import httpx2
 import pytest
 
 from cartconnect.domain.tokens import TokenSet
-from cartconnect.provider import AmeriCommerceClient, GrantRefused, ProviderError, RateLimited
-from cartconnect.provider.errors import MAX_PROVIDER_MESSAGE, provider_message_from_fields
+from cartconnect.provider.americommerce import AmeriCommerceClient
+from cartconnect.provider.errors import (
+    MAX_PROVIDER_MESSAGE,
+    GrantRefused,
+    ProviderError,
+    RateLimited,
+    provider_message_from_fields,
+)
 from cartconnect.refresh_schedule import refresh_due_at
 
 SECRET = "app-secret"

@@ -11,25 +11,25 @@ import httpx2
 import pytest
 
 from cartconnect.domain.tokens import TokenSet
-from cartconnect.provider import (
+from cartconnect.provider.americommerce import (
     AmeriCommerceClient,
     CallLimit,
+    StoreAnswer,
+    parse_call_limit,
+    parse_retry_after,
+)
+from cartconnect.provider.errors import (
     GrantRefused,
     ProviderError,
     ProviderResponseError,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
-    StoreAnswer,
-    build_authorize_url,
-    exchange_signature,
-    parse_call_limit,
-    parse_expires,
-    parse_retry_after,
-    refresh_signature,
-    sha256_hex,
+    safe_provider_message,
 )
-from cartconnect.provider.errors import safe_provider_message
+from cartconnect.provider.expiry import parse_expires
+from cartconnect.provider.signing import exchange_signature, refresh_signature, sha256_hex
+from cartconnect.provider.urls import build_authorize_url
 
 SECRET = "app-secret"
 CLIENT_ID = "12345"
@@ -321,7 +321,7 @@ def test_client_token_set_without_expiry_or_refresh_token() -> None:
     ("body", "name"),
     [
         ({"total_count": 1, "stores": [{"id": 1, "name": "Main Store"}]}, "Main Store"),  # the OpenAPI file
-        ({"id": 1, "name": "Main Store", "domain_name": "x.com"}, "Main Store"),  # stores.md
+        ({"id": 1, "name": "Main Store", "domain_name": "x.com"}, "Main Store"),  # the stores page
         ({"total_count": 0, "stores": []}, None),
         ({"total_count": 1}, None),
         (["not", "an", "object"], None),

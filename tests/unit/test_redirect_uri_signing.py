@@ -1,6 +1,6 @@
-"""The redirect URI sent to the store is in the form the store signs (AMERICOMMERCE.md section 8):
-every query value percent-encoded with nothing left safe, so the store's decode, re-encode and
-lower-case leaves it unchanged and the signature matches."""
+"""The redirect URI sent to the store is in the form the store signs (docs/provider.md, "The redirect
+URI's canonical form"): every query value percent-encoded with nothing left safe, so the store's
+decode, re-encode and lower-case leaves it unchanged and the signature matches."""
 
 from __future__ import annotations
 

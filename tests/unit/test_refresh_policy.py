@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cartconnect.adapters.refresh_queue import RefreshMessage
 from cartconnect.adapters.store_rate_limiter import window_budget
 from cartconnect.hosts import UnsafeStoreHost
-from cartconnect.provider import parse_retry_after
+from cartconnect.provider.americommerce import parse_retry_after
 from cartconnect.provider.errors import (
     AccessTokenRejected,
     GrantRefused,

@@ -47,12 +47,6 @@ class Conflict(DomainError):
         self.field = field
 
 
-class Unauthorized(DomainError):
-    status = 401
-    title = "Unauthorized"
-    type_slug = "unauthorized"
-
-
 class Forbidden(DomainError):
     status = 403
     title = "Forbidden"

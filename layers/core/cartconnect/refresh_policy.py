@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+# A delay rides on the refresh message's visibility: no longer than the queue can keep one hidden.
+from cartconnect.adapters.refresh_queue import MAX_VISIBILITY_SECONDS
 from cartconnect.errors import ServiceUnavailable
 from cartconnect.hosts import UnsafeStoreHost
 from cartconnect.provider.errors import (
@@ -30,8 +32,6 @@ BACKOFF_CAP_SECONDS = 4.0
 # Between leases (the message back on the queue, the next due time): 30 s, 1 min, 2 min, ... 30 min.
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 30 * 60.0
-# SQS keeps a message invisible for at most 12 hours.
-MAX_VISIBILITY_SECONDS = 12 * 3600
 
 Random = Callable[[], float]
 

@@ -14,7 +14,7 @@ from cartconnect.settings import get_settings
 
 BATCH_SIZE = 10  # SendMessageBatch's maximum
 _SEND_ATTEMPTS = 3
-MAX_VISIBILITY_SECONDS = 12 * 3600
+MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS keeps a message invisible for at most 12 hours
 
 
 @dataclass(frozen=True)

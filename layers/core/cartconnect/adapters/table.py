@@ -1,9 +1,12 @@
 """The single DynamoDB table: key layout, attribute marshalling and transaction error decoding.
 
-Key layout (see docs/data-model.md):
+Key layout (every item kind, its attributes and the indexes: docs/data-model.md):
   iClient          pk=T#{tenant}  sk=ICLIENT#{id}
   connection       pk=T#{tenant}  sk=CONN#{id}     status_pk=T#{tenant}#S#{status}  (by_status: sorted by created_at)
   connection name  pk=T#{tenant}  sk=CONNAME#{casefolded name}   (uniqueness guard)
+  link ticket      pk=TICKET#{sha256(ticket)}  sk=TICKET
+  OAuth state      pk=STATE#{sha256(state)}    sk=STATE
+  call budget      pk=RATE#{store host}        sk=BUDGET
 """
 
 from __future__ import annotations

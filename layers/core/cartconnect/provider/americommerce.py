@@ -1,7 +1,7 @@
 """AmeriCommerce (Cart.com) client: authorize URL, token exchange, refresh and a store check.
 
 Plain httpx2, not authlib's OAuth2Client: see docs/decisions/0002-provider-client.md. The wire format
-(AMERICOMMERCE.md) is not standard OAuth 2.0: the exchange body is exactly
+(docs/provider.md) is not standard OAuth 2.0: the exchange body is exactly
 {client_id, auth_id, signature}, the refresh body exactly {client_id, refresh_token, signature};
 neither the code, the secret nor a grant_type is ever sent. Redirects are never followed.
 """
@@ -34,7 +34,6 @@ from cartconnect.provider.errors import (
 from cartconnect.provider.expiry import is_no_expiry, parse_expires
 from cartconnect.provider.signing import exchange_signature, refresh_signature
 from cartconnect.provider.transport import PinnedStoreTransport
-from cartconnect.provider.urls import build_authorize_url  # noqa: F401 - part of this module's API
 from cartconnect.provider.urls import origin as _origin
 
 DEFAULT_TIMEOUT: Final = httpx2.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)

@@ -5,7 +5,7 @@ reason, never a token, code, auth_id, signature, secret or the raw response body
 `message` field is included only when short (<= 200 characters after stripping control and format
 characters) and only when it does not echo back any value that was sent.
 
-Token-endpoint error bodies are not documented (AMERICOMMERCE.md section 8): the REST API answers
+Token-endpoint error bodies are not documented (docs/provider.md, "Error bodies"): the REST API answers
 `{"status_code", "message", "details"}`, OAuth-style servers `{"error", "error_description"}`, and a
 form-encoded request may get a form-encoded answer. `provider_message_from_fields` reads any of them.
 """

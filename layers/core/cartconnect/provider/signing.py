@@ -1,7 +1,7 @@
 """AmeriCommerce's request-signature recipes, kept in this one place so they can change.
 
 An older revision of the provider's docs signed `secret + access_token + refresh_token + app_id`;
-the current docs (AMERICOMMERCE.md sections 2 and 3) sign the recipes below.
+the current docs sign the recipes below (docs/provider.md, "Token exchange" and "Refresh").
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def canonical_redirect_uri(url: str, extra: Iterable[tuple[str, str]] = ()) -> s
     """`url` with `extra` appended to its query, every query name and value percent-encoded with
     nothing left safe (`quote(v, safe="")`, space as %20).
 
-    Every official example signs its redirect URI in this form, and the evidence (AMERICOMMERCE.md
-    section 8) fits only a store that decodes the redirect URI it received, re-encodes its query
+    Every official example signs its redirect URI in this form, and the evidence (docs/provider.md,
+    "The redirect URI's canonical form") fits only a store that decodes the redirect URI it received, re-encodes its query
     values this way and lower-cases the result before checking the signature. A URI already in this
     form comes out of that unchanged, so signing it (lower-cased) matches; one with a raw `/`, `:`
     or space in its query would not (403). The query is decoded as a form (`+` is a space).
