@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx2
 import pytest
+import secret_scan
 
 from cartconnect_dev.stack import LocalStack, shared_tls
 
@@ -43,6 +44,7 @@ os.environ.pop("AWS_PROFILE", None)
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack = LocalStack(port=0, moto_port=0, state_dir=tmp_path_factory.mktemp("cartconnect-dev"))
     with stack:
+        secret_scan.register(stack.invoke_secret)  # it must never be logged
         yield stack
 
 

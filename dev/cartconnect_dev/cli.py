@@ -31,11 +31,12 @@ from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
-from cartconnect_dev.demo import sandbox_state_path
+from cartconnect_dev import invoke_secret
 from cartconnect_dev.jwt_issuer import AUDIENCE, LocalIssuer
+from cartconnect_dev.loopback import ListenError
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS
 from cartconnect_dev.sandbox_store import SandboxStore
-from cartconnect_dev.stack import LocalStack, read_state, state_file
+from cartconnect_dev.stack import LocalStack, not_running, read_state
 from cartconnect_dev.template import ACCOUNT_ID, REGION, TemplateError, project_root
 
 TOKEN_HINT = ".venv/bin/cartconnect-dev token --tenant acme"
@@ -43,10 +44,12 @@ SANDBOX_PORT = 8765
 # The sandbox store's one app, known to it from the start so a newcomer can create a matching iClient.
 SANDBOX_APP = {"client_id": "10001", "client_secret": "sandbox-app-secret"}
 INSECURE_HOSTS = "CARTCONNECT_INSECURE_STORE_HOSTS"
-NOT_RUNNING = (
-    "the local stack is not running: start it with `make dev` (or `.venv/bin/cartconnect-dev up`) "
-    "in another terminal"
-)
+# What to change when a listener's port is taken, by ListenError.listener.
+PORT_SETTINGS = {
+    "API (gateway)": "PORT=3001 make dev (then run cartconnect-dev commands with PORT=3001 too)",
+    "sandbox store": "SANDBOX_PORT=8766 make dev (or --no-sandbox)",
+    "local AWS (moto)": "MOTO_PORT=0 make dev (a free port)",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +106,6 @@ def _parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke", help="invoke a function of the running stack with an event")
     invoke.add_argument("function", help="logical id (ManagementFunction) or directory name (management)")
     invoke.add_argument("-e", "--event", default=None, help="event JSON file ('-' for stdin; default: {})")
-    invoke.add_argument("--api-url", default=None, help="the stack's URL (default: from `up`'s state file)")
     invoke.set_defaults(command=cmd_invoke)
 
     demo = commands.add_parser(
@@ -170,7 +172,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     extra_env = _pairs(args.env, "--env")
-    sandbox = None if args.no_sandbox else SandboxStore(port=args.sandbox_port)
+    # The plain-http store hosts the environment already allows are names this sandbox may be reached by.
+    allowed = [host.strip() for host in os.environ.get(INSECURE_HOSTS, "").split(",") if host.strip()]
+    sandbox = None if args.no_sandbox else SandboxStore(port=args.sandbox_port, host_names=allowed)
     stack = LocalStack(
         port=args.port,
         moto_port=args.moto_port,
@@ -185,17 +189,19 @@ def cmd_up(args: argparse.Namespace) -> int:
             if sandbox is not None:
                 sandbox.start()
                 sandbox.register_app(SANDBOX_APP["client_id"], SANDBOX_APP["client_secret"])
-                # Added to whatever the environment already allows.
-                allowed = [host for host in os.environ.get(INSECURE_HOSTS, "").split(",") if host.strip()]
                 extra_env[INSECURE_HOSTS] = ",".join([*allowed, sandbox.host])
                 stack.extra_env.update(extra_env)
+                stack.state_extra["sandbox"] = {
+                    "base_url": sandbox.base_url,
+                    "host": sandbox.host,
+                    **SANDBOX_APP,
+                }
             stack.start()
-            if sandbox is not None:
-                _write_sandbox_state(stack, sandbox)
-        except OSError as exc:
+        except ListenError as exc:
+            change = PORT_SETTINGS.get(exc.listener, "another port")
             print(
                 f"cartconnect-dev: cannot start the local stack: {exc}. Is another `make dev` running? "
-                "Pick another port with PORT=3001 make dev.",
+                f"Pick another port: {change}.",
                 file=sys.stderr,
             )
             return 1
@@ -206,7 +212,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
         if sandbox is not None:
-            sandbox_state_path(stack.state_dir).unlink(missing_ok=True)
             sandbox.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -243,7 +248,7 @@ def cmd_refresh_due(args: argparse.Namespace) -> int:
 
     state = read_state()
     if not state:
-        print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
+        print(f"cartconnect-dev: {not_running()}", file=sys.stderr)
         return 1
     try:
         report = run_refresh_due(state)
@@ -252,11 +257,6 @@ def cmd_refresh_due(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(report.as_dict(), indent=2))
     return 0
-
-
-def _write_sandbox_state(stack: LocalStack, sandbox: SandboxStore) -> None:
-    state = {"base_url": sandbox.base_url, "host": sandbox.host, **SANDBOX_APP}
-    sandbox_state_path(stack.state_dir).write_text(json.dumps(state))
 
 
 def summary(stack: LocalStack, load_errors: dict[str, str], sandbox: SandboxStore | None = None) -> str:
@@ -305,7 +305,7 @@ def summary(stack: LocalStack, load_errors: dict[str, str], sandbox: SandboxStor
 def _running_state() -> dict[str, Any] | None:
     state = read_state()
     if not state:
-        print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
+        print(f"cartconnect-dev: {not_running()}", file=sys.stderr)
         return None
     if "function_envs" not in state:
         print("cartconnect-dev: the running stack is older than this command: restart it", file=sys.stderr)
@@ -317,14 +317,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
     state = _running_state()
     if state is None:
         return 1
-    sandbox_file = sandbox_state_path(state_file().parent)
-    if not sandbox_file.exists():
+    sandbox = state.get("sandbox")
+    if not sandbox:
         print(
             "cartconnect-dev: the running stack has no sandbox store (started with --no-sandbox?)",
             file=sys.stderr,
         )
         return 1
-    sandbox = json.loads(sandbox_file.read_text())
     from cartconnect.observability import logger
     from cartconnect_dev import seed
     from cartconnect_dev.stack import drop_cached_settings
@@ -367,16 +366,18 @@ def cmd_sam_env(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    # The token names the running stack's issuer (its port) and is signed with its key: without a
+    # running stack there is nothing it would be good for.
     state = read_state()
-    if state:
-        issuer = LocalIssuer(
-            state["issuer"],
-            key_path=Path(state["key_path"]) if state.get("key_path") else None,
-            audience=state.get("audience", AUDIENCE),
-            tenant_claim=state.get("tenant_claim"),
-        )
-    else:
-        issuer = LocalIssuer()  # http://127.0.0.1:$PORT/_local/issuer, the project's key
+    if not state:
+        print(f"cartconnect-dev: {not_running()}", file=sys.stderr)
+        return 1
+    issuer = LocalIssuer(
+        state["issuer"],
+        key_path=Path(state["key_path"]) if state.get("key_path") else None,
+        audience=state.get("audience", AUDIENCE),
+        tenant_claim=state.get("tenant_claim"),
+    )
     extra: dict[str, Any] = {}
     for name, value in _pairs(args.claim, "--claim").items():
         try:
@@ -401,7 +402,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_env(_args: argparse.Namespace) -> int:
     state = read_state()
     if not state:
-        print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
+        print(f"cartconnect-dev: {not_running()}", file=sys.stderr)
         return 1
     resources = state.get("resources", {})
     exports = {
@@ -427,23 +428,27 @@ def cmd_env(_args: argparse.Namespace) -> int:
 def cmd_invoke(args: argparse.Namespace) -> int:
     import httpx2
 
-    api_url = args.api_url
-    if not api_url:
-        state = read_state()
-        if not state:
-            print(f"cartconnect-dev: {NOT_RUNNING}", file=sys.stderr)
-            return 1
-        api_url = state["api_url"]
+    state = read_state()
+    if not state:
+        print(f"cartconnect-dev: {not_running()}", file=sys.stderr)
+        return 1
+    api_url = str(state["api_url"])
     payload = _read_event(args.event)
     if payload is None:
         return 2
     url = f"{api_url.rstrip('/')}/2015-03-31/functions/{quote(args.function, safe='')}/invocations"
     try:
         response = httpx2.post(
-            url, content=payload, headers={"content-type": "application/json"}, timeout=120
+            url,
+            content=payload,
+            headers={
+                "content-type": "application/json",
+                **invoke_secret.headers(state.get("invoke_secret", "")),
+            },
+            timeout=120,
         )
     except httpx2.TransportError as exc:
-        print(f"cartconnect-dev: {NOT_RUNNING} ({api_url}: {exc})", file=sys.stderr)
+        print(f"cartconnect-dev: {not_running()} ({api_url}: {exc})", file=sys.stderr)
         return 1
     if response.status_code != 200:
         try:

@@ -6,7 +6,6 @@ would, and prints each step. No secret is printed beyond a short prefix.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import uuid
@@ -18,13 +17,7 @@ from typing import Any
 import httpx2
 
 from cartconnect_dev.jwt_issuer import LocalIssuer
-from cartconnect_dev.stack import read_state
-
-SANDBOX_STATE = "sandbox.json"
-
-
-def sandbox_state_path(state_dir: Path) -> Path:
-    return state_dir / SANDBOX_STATE
+from cartconnect_dev.stack import not_running, read_state
 
 
 def _prefix(secret: str) -> str:
@@ -82,18 +75,15 @@ def approve_on_sandbox(request: Callable[..., httpx2.Response], consent_url: str
 def run(out: Any = sys.stdout) -> int:
     state = read_state()
     if not state:
-        print(
-            "cartconnect-dev demo: the local stack is not running: start it with `make dev`", file=sys.stderr
-        )
+        print(f"cartconnect-dev demo: {not_running()}", file=sys.stderr)
         return 1
-    sandbox_file = sandbox_state_path(Path(state["key_path"]).parent) if state.get("key_path") else None
-    if sandbox_file is None or not sandbox_file.exists():
+    sandbox = state.get("sandbox")
+    if not sandbox:
         print(
             "cartconnect-dev demo: the running stack has no sandbox store (started with --no-sandbox?)",
             file=sys.stderr,
         )
         return 1
-    sandbox = json.loads(sandbox_file.read_text())
     issuer = LocalIssuer(
         state["issuer"],
         key_path=Path(state["key_path"]),

@@ -7,8 +7,11 @@ Serves the HttpApi routes of template.yaml on 127.0.0.1 and invokes the handlers
   authorizer (RS256 signature against the issuer's JWKS, iss, aud or client_id, exp, nbf) and
   answer 401 `{"message":"Unauthorized"}` without invoking the handler when it fails;
 * the handler's result is turned into the HTTP reply by API Gateway's v2 rules (`to_http_response`);
-* `POST /2015-03-31/functions/{FunctionName}/invocations` is Lambda's Invoke API (boto3's lambda
-  client works against it with endpoint_url=<api url>);
+* `POST /2015-03-31/functions/{FunctionName}/invocations` is Lambda's Invoke API, for the stack's
+  own tools only: it needs the stack's secret (`invoke_secret.HEADER`; `invoke_secret.lambda_client`
+  is boto3's lambda client sending it) and refuses browsers (403 AccessDeniedException);
+* every request's `Host` must be a loopback name with the gateway's port (421 otherwise: DNS
+  rebinding); the routes themselves serve browsers, as API Gateway does;
 * `GET /_local/issuer/.well-known/openid-configuration` and `.../jwks.json` publish the local issuer.
 
 Each function runs like Lambda runs it: one invocation at a time per execution environment. An
@@ -42,7 +45,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from cartconnect_dev import invoke_secret
 from cartconnect_dev.jwt_issuer import ISSUER_PATH
+from cartconnect_dev.loopback import ListenError, from_browser, host_allowed, loopback_hosts
 from cartconnect_dev.template import ACCOUNT_ID, REGION, STACK_NAME, FunctionDef, Route
 
 log = logging.getLogger(__name__)
@@ -665,7 +670,9 @@ class GatewayApp:
         issuer: Any = None,  # a LocalIssuer: serves its discovery document and JWKS
         api_id: str = "local",
         account_id: str = ACCOUNT_ID,
+        invoke_secret: str | None = None,  # None: the Invoke API refuses every call
     ) -> None:
+        self.invoke_secret = invoke_secret
         self.table = RouteTable(routes)
         self.functions = dict(functions)
         self.authorizers = dict(authorizers or {})
@@ -696,7 +703,9 @@ class GatewayApp:
             return response
         invoke = INVOKE_PATH.match(request.path)
         if invoke and request.method.upper() == "POST":
-            response = self._invoke_api(request, invoke.group("name"), request_id)
+            response = self._invoke_refusal(request, request_id) or self._invoke_api(
+                request, invoke.group("name"), request_id
+            )
             response.label = f"Invoke {unquote(invoke.group('name'))}"
             return response
         matched = self.table.match(request.method, request.path)
@@ -803,6 +812,24 @@ class GatewayApp:
             return HttpResponse.json(200, error, [*lambda_headers, ("x-amz-function-error", "Unhandled")])
         return HttpResponse(200, [("content-type", "application/json"), *lambda_headers], body.encode())
 
+    def _invoke_refusal(self, request: HttpRequest, request_id: str) -> HttpResponse | None:
+        """The Invoke API's 403 for `request`, or None: it runs any function with any event, so only the
+        stack's own tools may call it (never a browser, always with the stack's secret)."""
+        if from_browser(name for name, _ in request.headers):
+            why = "the local Invoke API does not serve browsers"
+        elif not invoke_secret.matches(request.header(invoke_secret.HEADER), self.invoke_secret):
+            why = (
+                f"the local Invoke API needs this stack's secret in {invoke_secret.HEADER} "
+                "(cartconnect-dev invoke sends it)"
+            )
+        else:
+            return None
+        return HttpResponse.json(
+            403,
+            {"Type": "User", "Message": why},
+            [("x-amzn-requestid", request_id), ("x-amzn-errortype", "AccessDeniedException")],
+        )
+
     @staticmethod
     def _invoke_quietly(function: LocalFunction, event: Any, request_id: str) -> None:
         try:
@@ -829,10 +856,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         started = time.monotonic()
-        target = self.path
+        target, authority = self.path, None
         if "://" in target.split("?", 1)[0]:  # absolute-form request target
-            target = "/" + target.split("://", 1)[1].partition("/")[2]
+            authority, _, rest = target.split("://", 1)[1].partition("/")
+            target = "/" + rest
         path, _, query = target.partition("?")
+        allowed = loopback_hosts(self.gateway.port)
+        if not host_allowed(self.headers.get("Host"), allowed) or (
+            authority is not None and not host_allowed(authority, allowed)
+        ):
+            log.info("%s (not addressed to a loopback name of this gateway) -> 421", self.command)
+            self.close_connection = True  # its body is never read
+            self._send(_message(421, "Misdirected Request"))
+            return
         request = HttpRequest(
             method=self.command,
             path=path or "/",
@@ -855,6 +891,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         # Logged before the reply is sent, so the line exists by the time the client has its answer.
         label = response.label or f"{self.command} (gateway)"
         log.info("%s -> %d (%.1f ms)", label, response.status, (time.monotonic() - started) * 1000)
+        self._send(response)
+
+    def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
@@ -890,7 +929,10 @@ class GatewayServer:
     def __init__(self, app: GatewayApp | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         handler = type("RequestHandler", (_RequestHandler,), {"gateway": self})
-        self._server = _ThreadingServer((host, port), handler)
+        try:
+            self._server = _ThreadingServer((host, port), handler)
+        except OSError as exc:
+            raise ListenError("API (gateway)", port, exc) from exc
         self._thread: threading.Thread | None = None
 
     @property

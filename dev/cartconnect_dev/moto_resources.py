@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from cartconnect_dev.loopback import ListenError, from_browser, host_allowed, loopback_hosts
 from cartconnect_dev.template import ACCOUNT_ID, PARTITION, REGION, STACK_NAME, Physical, Resolver, Template
 
 if TYPE_CHECKING:
@@ -47,43 +48,77 @@ SUPPORTED_TYPES = (
 
 
 class MotoServer:
-    """moto's ThreadedMotoServer on 127.0.0.1 (port 0 picks a free port)."""
+    """moto's server on 127.0.0.1 (port 0 picks a free port), bound here so a taken port fails now,
+    serving only non-browser requests addressed to its loopback names (`LocalCallersOnly`)."""
 
     def __init__(self, port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         # moto's werkzeug server logs every request; the local stack has its own access log.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self._running = False
+        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._guard = LocalCallersOnly(app, frozenset())
+        try:
+            self._server = make_server(
+                "127.0.0.1", port, self._guard, threaded=True, request_handler=MotoRequestHandler
+            )
+        except OSError as exc:
+            raise ListenError("local AWS (moto)", port, exc) from exc
+        self._guard.allowed_hosts = loopback_hosts(self.port)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server.start()
-        self._running = True
-        inner = getattr(self._server, "_server", None)
-        if inner is not None and callable(getattr(inner, "app", None)):
-            inner.app = _AtomicDynamoDB(inner.app)
-        else:
-            log.warning(
-                "moto's server changed: DynamoDB requests are not serialized (conditional writes may race)"
-            )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        if not self._running:
-            return
-        self._running = False
-        self._server.stop()
-        inner = getattr(self._server, "_server", None)
-        if inner is not None:
-            inner.server_close()  # ThreadedMotoServer.stop() leaves the socket open
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
 
     @property
     def port(self) -> int:
-        return int(self._server.get_host_and_port()[1])
+        return int(self._server.server_address[1])
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+class LocalCallersOnly:
+    """WSGI middleware in front of moto: moto's server answers any Origin with CORS headers, so any
+    page the developer opens could scan the table and decrypt tokens through the local KMS. Only
+    requests addressed to moto's loopback names (DNS rebinding) and sent by no browser (boto3, the
+    AWS CLI, sam local's containers) reach moto; the rest get a 421 or 403 without CORS headers,
+    which also fails every CORS preflight."""
+
+    def __init__(self, app: Any, allowed_hosts: frozenset[str]) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not host_allowed(environ.get("HTTP_HOST"), self.allowed_hosts):
+            return _refuse(start_response, "421 Misdirected Request", "not a name of this local AWS endpoint")
+        headers = [key[5:].replace("_", "-") for key in environ if key.startswith("HTTP_")]
+        preflight = (
+            environ.get("REQUEST_METHOD") == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+        )
+        if from_browser(headers) or preflight:
+            return _refuse(start_response, "403 Forbidden", "browsers may not call the local AWS endpoint")
+        return self.app(environ, start_response)
+
+
+def _refuse(start_response: Any, status: str, message: str) -> list[bytes]:
+    body = json.dumps({"message": message}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class _AtomicDynamoDB:

@@ -13,6 +13,9 @@ Endpoints (store side):
 Admin (sandbox only):
     GET/POST /_sandbox/config   POST /_sandbox/reset   POST /_sandbox/apps {client_id, client_secret}
 
+It answers only requests addressed to its names (127.0.0.1, localhost or [::1] with its port, and
+`host_names`; 421 otherwise, against DNS rebinding), and its admin endpoints refuse browsers.
+
 Decisions the provider's docs leave open:
 - Token endpoints accept JSON or form-encoded bodies and answer JSON. Their error bodies are
   AmeriCommerce-style `{status_code, message, details}` JSON unless the `error_style` ("oauth":
@@ -46,6 +49,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import formatdate
@@ -59,6 +63,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 from cartconnect.provider.signing import exchange_signature, refresh_signature
+from cartconnect_dev.loopback import ListenError, from_browser, host_allowed, loopback_hosts
 
 STORE_LOCAL_ZONE = timezone(timedelta(hours=-6))
 MAX_BODY = 64 * 1024
@@ -204,8 +209,18 @@ def _append_query(url: str, params: list[tuple[str, str]]) -> str:
 class SandboxStore:
     """The store's state plus the HTTP server. Thread-safe: one lock around all mutable state."""
 
-    def __init__(self, port: int = 0, *, faults: Faults | None = None, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        faults: Faults | None = None,
+        quiet: bool = True,
+        host_names: Iterable[str] = (),
+    ) -> None:
+        """`host_names`: names (host:port) it is also addressed by besides its loopback names."""
         self.faults = faults if faults is not None else Faults()
+        self.host_names = frozenset(name.strip().lower() for name in host_names if name.strip())
+        self.allowed_hosts: frozenset[str] = frozenset()
         self.quiet = quiet
         self._port = port
         self._lock = threading.RLock()
@@ -230,7 +245,11 @@ class SandboxStore:
     def start(self) -> SandboxStore:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        except OSError as exc:
+            raise ListenError("sandbox store", self._port, exc) from exc
+        self.allowed_hosts = loopback_hosts(int(server.server_address[1])) | self.host_names
         server.daemon_threads = True
         server.block_on_close = False  # idle keep-alive connections must not block stop()
         self._server = server
@@ -598,10 +617,25 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         if faults.latency_ms > 0:
             time.sleep(faults.latency_ms / 1000)
 
+    def _refused(self, path: str) -> bool:
+        """Answers (and says True) a request not addressed to one of the store's names (DNS rebinding),
+        or one a browser sent to the admin endpoints; the consent pages serve browsers."""
+        if not host_allowed(self.headers.get("Host"), self.store.allowed_hosts):
+            self.close_connection = True  # its body is never read
+            self._json(421, _error_body(421, "Misdirected Request", "Not a name of this store"))
+            return True
+        if path.startswith("/_sandbox/") and from_browser(self.headers.keys()):
+            self.close_connection = True
+            self._json(403, _error_body(403, "Forbidden", "The sandbox admin API does not serve browsers"))
+            return True
+        return False
+
     # -- routing ---------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
+        if self._refused(path):
+            return
         if path == "/_sandbox/config":
             self._json(200, asdict(self.store.faults))
             return
@@ -616,6 +650,8 @@ class _SandboxHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
+        if self._refused(path):
+            return
         raw = self._read_body()
         if path.startswith("/_sandbox/"):
             self._admin(path, raw)

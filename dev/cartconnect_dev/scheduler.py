@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from cartconnect_dev import invoke_secret
 from cartconnect_dev.moto_resources import client
 from cartconnect_dev.template import REGION
 
@@ -78,12 +79,15 @@ class _Remote:
     api_url: str
     aws_endpoint: str
     queue: str
+    invoke_secret: str = field(repr=False)
 
     def invoke(self, function: str, event: Any) -> Any:
         import httpx2
 
         url = f"{self.api_url.rstrip('/')}/2015-03-31/functions/{quote(function, safe='')}/invocations"
-        response = httpx2.post(url, json=event, timeout=300)
+        response = httpx2.post(
+            url, json=event, headers=invoke_secret.headers(self.invoke_secret), timeout=300
+        )
         if response.status_code != 200:
             raise RuntimeError(f"invoking {function} failed: HTTP {response.status_code} {response.text}")
         body = response.json()
@@ -119,7 +123,10 @@ def _target(stack_or_state: LocalStack | Mapping[str, Any]) -> _Target:
         if QUEUE not in resources:
             raise RuntimeError(f"the running stack has no {QUEUE}: restart it with the current template")
         return _Remote(
-            str(stack_or_state["api_url"]), str(stack_or_state["aws_endpoint"]), str(resources[QUEUE])
+            str(stack_or_state["api_url"]),
+            str(stack_or_state["aws_endpoint"]),
+            str(resources[QUEUE]),
+            str(stack_or_state.get("invoke_secret", "")),
         )
     return _InProcess(stack_or_state)
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx2
 
+from cartconnect_dev import invoke_secret
 from cartconnect_dev.gateway import GatewayApp, GatewayServer, HandlerLoadError, JwtAuthorizer, LocalFunction
 from cartconnect_dev.jwt_issuer import AUDIENCE, DEFAULT_PORT, KEY_FILE_NAME, STATE_DIR_NAME, LocalIssuer
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS, MotoServer, client, create_resources
@@ -58,7 +59,6 @@ from cartconnect_dev.template import (
 log = logging.getLogger(__name__)
 
 API_ID = "local"
-STATE_FILE_NAME = "stack.json"
 
 
 @functools.cache
@@ -68,13 +68,27 @@ def shared_tls() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def state_file(root: Path | None = None) -> Path:
-    return (root or project_root()) / STATE_DIR_NAME / STATE_FILE_NAME
+def selected_port() -> int:
+    """The API port that names the stack a command talks to: $PORT, or 3000 (as for `make dev`)."""
+    return int(os.environ.get("PORT") or DEFAULT_PORT)
 
 
-def read_state(root: Path | None = None) -> dict[str, Any] | None:
-    """The running stack's endpoints written by `cartconnect-dev up`, or None if it is not running."""
-    path = state_file(root)
+def state_file(root: Path | None = None, port: int | None = None) -> Path:
+    """Where the stack on API port `port` (default: `selected_port()`) keeps its state: one file per
+    stack, so two stacks of one checkout never read or remove each other's."""
+    return (
+        (root or project_root()) / STATE_DIR_NAME / state_file_name(selected_port() if port is None else port)
+    )
+
+
+def state_file_name(port: int) -> str:
+    return f"stack-{port}.json"
+
+
+def read_state(root: Path | None = None, port: int | None = None) -> dict[str, Any] | None:
+    """The endpoints (and invoke secret) that `cartconnect-dev up` wrote for the stack on API port
+    `port` (default: `selected_port()`), or None if that stack is not running."""
+    path = state_file(root, port)
     try:
         state: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -88,6 +102,16 @@ def read_state(root: Path | None = None) -> dict[str, Any] | None:
         except PermissionError:
             pass
     return state
+
+
+def not_running(port: int | None = None) -> str:
+    """Why a command that needs the stack on API port `port` (default $PORT or 3000) cannot run."""
+    port = selected_port() if port is None else port
+    start = "make dev" if port == DEFAULT_PORT else f"PORT={port} make dev"
+    return (
+        f"the local stack on port {port} is not running (PORT picks the stack, default {DEFAULT_PORT}): "
+        f"start it with `{start}` in another terminal"
+    )
 
 
 class LocalStack:
@@ -108,7 +132,7 @@ class LocalStack:
         self.root = root or (template_path.parent if template_path else project_root())
         self.template_path = template_path or self.root / "template.yaml"
         self.state_dir = state_dir or self.root / STATE_DIR_NAME
-        self.requested_port = int(os.environ.get("PORT", str(DEFAULT_PORT))) if port is None else port
+        self.requested_port = selected_port() if port is None else port
         self.requested_moto_port = int(os.environ.get("MOTO_PORT", "0")) if moto_port is None else moto_port
         self.parameter_overrides = dict(parameter_overrides or {})
         self.extra_env = dict(extra_env or {})
@@ -120,6 +144,9 @@ class LocalStack:
             else float(schedule_seconds)
         )
         self._schedule: ScheduleRunner | None = None
+        # Written into the state file beside the stack's own fields (cartconnect-dev up: the sandbox store).
+        self.state_extra: dict[str, Any] = {}
+        self.invoke_secret = ""
 
         self.template: Template = load_template(self.template_path)
         self.resources: dict[str, Physical] = {}
@@ -306,8 +333,14 @@ class LocalStack:
             logical_id: LocalFunction.from_definition(definition, self.root, function_names[logical_id])
             for logical_id, definition in self.template.functions.items()
         }
+        self.invoke_secret = invoke_secret.new_secret()
         self.app = GatewayApp(
-            self.template.routes, self.functions, authorizers, issuer=self.jwt_issuer, api_id=API_ID
+            self.template.routes,
+            self.functions,
+            authorizers,
+            issuer=self.jwt_issuer,
+            api_id=API_ID,
+            invoke_secret=self.invoke_secret,
         )
         self._gateway.app = self.app
         self._gateway.start()
@@ -388,13 +421,14 @@ class LocalStack:
         return errors
 
     def _write_state(self) -> None:
-        path = self.state_dir / STATE_FILE_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / state_file_name(self.port)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         state = {
             "pid": os.getpid(),
             "started_at": int(time.time()),
             "api_url": self.api_url,
             "aws_endpoint": self.aws_endpoint,
+            "invoke_secret": self.invoke_secret,
             "issuer": self.issuer,
             "audience": self.audience,
             "tenant_claim": self.tenant_claim,
@@ -407,13 +441,21 @@ class LocalStack:
             "env": self.env,
             "function_envs": self.function_envs,
             "local_env": self.local_env(self.api_url),
+            **self.state_extra,
         }
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(state, indent=2) + "\n")
+        # Readable by this user only: it holds the invoke secret.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(state, indent=2) + "\n")
         temporary.replace(path)
 
     def _remove_state(self) -> None:
-        path = self.state_dir / STATE_FILE_NAME
+        """Removes this stack's state file, and only if this process wrote it."""
+        if self._gateway is None:
+            return  # it never listened, so it wrote no state
+        path = self.state_dir / state_file_name(self.port)
         try:
             if json.loads(path.read_text()).get("pid") == os.getpid():
                 path.unlink()

@@ -29,6 +29,7 @@ class DevStack:
     api_url: str
     env: dict[str, str]
     output: list[str]
+    log: Path  # what `up` wrote (stdout and stderr)
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -51,20 +52,21 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 @contextlib.contextmanager
 def running_dev_stack(root: Path, **extra_env: str) -> Iterator[DevStack]:
     """`cartconnect-dev up` in a root of its own (links to the real template and functions, unless the
-    root already has its own), which keeps its state file apart from a developer's own `make dev`."""
+    root already has its own), which keeps its state file apart from a developer's own `make dev`;
+    on free ports unless `extra_env` sets PORT or SANDBOX_PORT. The CLI picks it by its PORT (`cli`)."""
     for name in ("template.yaml", "functions", "pyproject.toml", "events"):
         if not (root / name).exists():
             (root / name).symlink_to(ROOT / name)
-    port = free_port()
     env = {
         **os.environ,
         "CARTCONNECT_ROOT": str(root),
-        "PORT": str(port),
+        "PORT": str(free_port()),
         "SANDBOX_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
         **extra_env,
     }
-    log_path = root / "up.log"
+    port = int(env["PORT"])
+    log_path = root / f"up-{port}.log"
     log = log_path.open("w")
     process = subprocess.Popen([str(CLI), "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     api_url = f"http://127.0.0.1:{port}"
@@ -76,7 +78,7 @@ def running_dev_stack(root: Path, **extra_env: str) -> Iterator[DevStack]:
         time.sleep(0.1)
     output = log_path.read_text().splitlines()
     try:
-        yield DevStack(api_url, env, output)
+        yield DevStack(api_url, env, output, log_path)
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0, log_path.read_text()

@@ -32,4 +32,4 @@ def test_a_short_lived_token_is_refreshed_with_nobody_touching_anything(tmp_path
         assert current["token_version"] >= first["token_version"] + 2, current
         assert current["status"] == "active" and current["last_error"] is None
         assert current["expires_at"] > first["expires_at"]
-        assert any("refresh" in line.lower() for line in (tmp_path / "up.log").read_text().splitlines())
+        assert any("refresh" in line.lower() for line in stack.log.read_text().splitlines())

@@ -1,4 +1,7 @@
-"""README's walk-through, run as written (bash, curl, jq) against `cartconnect-dev up`; then the demo."""
+"""README's walk-through, run as written (bash, curl, jq) against `cartconnect-dev up`; then the demo.
+
+The stack runs on free ports, never 3000 and 8765, with PORT and SANDBOX_PORT set as a developer who
+changed them would: a snippet that hard-codes a port fails here."""
 
 from __future__ import annotations
 
@@ -23,8 +26,11 @@ def _bash(stack, script: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _setup(stack, tenant: str) -> str:
-    return f"API={stack.api_url}\nTOKEN=$(.venv/bin/cartconnect-dev token --tenant {tenant})\n"
+def _setup(tenant: str) -> str:
+    """The walk-through's first two lines (API, TOKEN), with a token for `tenant`."""
+    api, token = _walkthrough().splitlines()[:2]
+    assert token == "TOKEN=$(.venv/bin/cartconnect-dev token --tenant acme)"
+    return f"{api}\n{token.replace('acme', tenant)}\n"
 
 
 def _walkthrough() -> str:
@@ -41,10 +47,8 @@ def test_readme_starts_with_the_two_commands():
 
 
 def test_walkthrough_works_as_written(dev_stack):  # noqa: F811
-    script = _walkthrough()
-    assert "API=http://127.0.0.1:3000" in script
-    script = script.replace("API=http://127.0.0.1:3000", f"API={dev_stack.api_url}")
-    result = _bash(dev_stack, script)
+    assert dev_stack.env["PORT"] != "3000"
+    result = _bash(dev_stack, _walkthrough())
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         '"Main store"',
@@ -62,7 +66,7 @@ def test_walkthrough_works_as_written(dev_stack):  # noqa: F811
 def test_error_example_names_the_field(dev_stack):  # noqa: F811
     blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
     example = next(block for block in blocks if "jq .errors" in block)
-    result = _bash(dev_stack, _setup(dev_stack, "acme") + example)
+    result = _bash(dev_stack, _setup("acme") + example)
     assert result.returncode == 0, result.stderr
     assert '"field": "subdomain"' in result.stdout
 
@@ -88,9 +92,8 @@ def test_sandbox_snippet_prints_a_working_authorize_link(dev_stack):  # noqa: F8
     blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
     snippet = next(block for block in blocks if "sandbox-app-secret" in block)
     sandbox_host = f"127.0.0.1:{dev_stack.env['SANDBOX_PORT']}"
-    result = _bash(
-        dev_stack, _setup(dev_stack, "readme-sandbox") + snippet.replace("127.0.0.1:8765", sandbox_host)
-    )
+    assert dev_stack.env["SANDBOX_PORT"] != "8765"
+    result = _bash(dev_stack, _setup("readme-sandbox") + snippet)
     assert result.returncode == 0, result.stderr
     link = result.stdout.strip()
     assert link.startswith(f"{dev_stack.api_url}/connect/")
@@ -102,6 +105,14 @@ def test_sandbox_snippet_prints_a_working_authorize_link(dev_stack):  # noqa: F8
     assert clicked.headers["location"].startswith(f"http://{sandbox_host}/api/oauth?client_id=10001&")
 
 
+def test_sandbox_config_example_reaches_the_running_sandbox(dev_stack):  # noqa: F811
+    (example,) = re.findall(r"`(curl [^`]*/_sandbox/config[^`]*)`", README)
+    result = _bash(dev_stack, example + " | jq .token_lifetime_seconds")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "120"
+    _bash(dev_stack, example.replace("120", "3600"))  # as it was, for the module's other tests
+
+
 def test_env_lets_boto3_inspect_the_running_stacks_secrets(dev_stack):  # noqa: F811
     blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
     snippet = next(block for block in blocks if "cartconnect-dev env" in block)
@@ -110,7 +121,7 @@ def test_env_lets_boto3_inspect_the_running_stacks_secrets(dev_stack):  # noqa: 
         "-H 'Content-Type: application/json' "
         """-d '{"name": "Env app", "client_id": "4711", "client_secret": "env-app-secret-31c"}' | jq -r .id\n"""
     )
-    created = _bash(dev_stack, _setup(dev_stack, "readme-env") + create)
+    created = _bash(dev_stack, _setup("readme-env") + create)
     assert created.returncode == 0, created.stderr
     iclient_id = created.stdout.strip()
     # A shell with none of the stack's settings: everything comes from `env`.

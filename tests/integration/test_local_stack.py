@@ -25,7 +25,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from cartconnect_dev import cli
+from cartconnect_dev import cli, invoke_secret
 from cartconnect_dev.gateway import GatewayApp, GatewayServer, JwtAuthorizer, LocalFunction
 from cartconnect_dev.jwt_issuer import LocalIssuer
 from cartconnect_dev.moto_resources import create_resources
@@ -212,7 +212,14 @@ class FakeGateway:
             "Missing": LocalFunction("Missing", module_path=Path("/nonexistent/app.py")),
         }
         authorizer = JwtAuthorizer(stack.issuer, [stack.audience], stack.local_issuer.public_key_set())
-        app = GatewayApp(routes, functions, {"JwtAuthorizer": authorizer}, issuer=stack.local_issuer)
+        self.invoke_secret = invoke_secret.new_secret()
+        app = GatewayApp(
+            routes,
+            functions,
+            {"JwtAuthorizer": authorizer},
+            issuer=stack.local_issuer,
+            invoke_secret=self.invoke_secret,
+        )
         self.server = GatewayServer(app)
         self.url = self.server.url
 
@@ -416,7 +423,7 @@ def test_issuer_discovery_and_jwks_verify_the_stacks_tokens(local_stack: LocalSt
 
 
 def test_invoke_api_with_boto3(fake: FakeGateway) -> None:
-    client = boto3.client("lambda", endpoint_url=fake.url, region_name="us-east-1")
+    client = invoke_secret.lambda_client(fake.url, fake.invoke_secret)
     result = client.invoke(FunctionName="Echo", Payload=json.dumps({"hello": "world"}).encode())
     assert result["StatusCode"] == 200
     assert "FunctionError" not in result
@@ -428,28 +435,33 @@ def test_invoke_api_with_boto3(fake: FakeGateway) -> None:
     assert queued["StatusCode"] == 202
 
 
-def test_cli_invoke(fake: FakeGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_invoke(
+    fake: FakeGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _running_state(
+        tmp_path, monkeypatch, port=fake.server.port, api_url=fake.url, invoke_secret=fake.invoke_secret
+    )
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"detail": {"n": 1}}))
-    assert cli.main(["invoke", "Echo", "-e", str(event), "--api-url", fake.url]) == 0
+    assert cli.main(["invoke", "Echo", "-e", str(event)]) == 0
     assert json.loads(capsys.readouterr().out)["got"] == {"detail": {"n": 1}}
 
     event.write_text('{"fail": true}')
-    assert cli.main(["invoke", "echo", "-e", str(event), "--api-url", fake.url]) == 1
+    assert cli.main(["invoke", "echo", "-e", str(event)]) == 1
     captured = capsys.readouterr()
     # One line naming the error; the traceback stays in the stack's log.
     assert "echo failed: RuntimeError" in captured.err, captured.err
     assert captured.out == "" and "stackTrace" not in captured.err and "Traceback" not in captured.err
 
-    assert cli.main(["invoke", "Nope", "--api-url", fake.url]) == 1
+    assert cli.main(["invoke", "Nope"]) == 1
     assert "Function not found: Nope" in capsys.readouterr().err
 
     event.write_text("{not json")
-    assert cli.main(["invoke", "Echo", "-e", str(event), "--api-url", fake.url]) == 2
+    assert cli.main(["invoke", "Echo", "-e", str(event)]) == 2
     assert "is not valid JSON" in capsys.readouterr().err
 
     event.write_text("")
-    assert cli.main(["invoke", "Echo", "-e", str(event), "--api-url", fake.url]) == 2
+    assert cli.main(["invoke", "Echo", "-e", str(event)]) == 2
     assert "is empty" in capsys.readouterr().err
 
 
@@ -463,16 +475,19 @@ def test_cli_invoke_when_the_stack_is_not_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
+    monkeypatch.setenv("PORT", str(_closed_port()))
     assert cli.main(["invoke", "ManagementFunction"]) == 1
     assert "not running" in capsys.readouterr().err
-    assert cli.main(["invoke", "ManagementFunction", "--api-url", f"http://127.0.0.1:{_closed_port()}"]) == 1
-    assert "not running" in capsys.readouterr().err
     # A state file left behind by a dead process does not count as running.
-    state = tmp_path / ".cartconnect-dev" / "stack.json"
-    state.parent.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    state = tmp_path / ".cartconnect-dev" / f"stack-{os.environ['PORT']}.json"
+    state.parent.mkdir()
     state.write_text(json.dumps({"pid": dead.pid, "api_url": "http://127.0.0.1:1"}))
+    assert cli.main(["invoke", "ManagementFunction"]) == 1
+    assert "not running" in capsys.readouterr().err
+    # Nor does one whose process lives but whose gateway does not answer.
+    state.write_text(json.dumps({"pid": os.getpid(), "api_url": f"http://127.0.0.1:{os.environ['PORT']}"}))
     assert cli.main(["invoke", "ManagementFunction"]) == 1
     assert "not running" in capsys.readouterr().err
 
@@ -486,12 +501,14 @@ def _claims(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
-def _running_state(root: Path, monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
-    """A state file as `cartconnect-dev up` writes it, of a stack "running" in this process, under `root`."""
-    state = root / ".cartconnect-dev" / "stack.json"
+def _running_state(root: Path, monkeypatch: pytest.MonkeyPatch, port: int = 4321, **fields: Any) -> None:
+    """A state file as `cartconnect-dev up` writes it, of a stack "running" in this process on API port
+    `port` under `root`, which the CLI picks (PORT)."""
+    state = root / ".cartconnect-dev" / f"stack-{port}.json"
     state.parent.mkdir()
     state.write_text(json.dumps({"pid": os.getpid(), **fields}))
     monkeypatch.setenv("CARTCONNECT_ROOT", str(root))
+    monkeypatch.setenv("PORT", str(port))
 
 
 def test_cli_sam_env_writes_the_env_vars_file_from_the_running_stack(
@@ -535,28 +552,21 @@ def test_cli_token_is_accepted_by_the_running_stack(
     assert response.json()["got"]["requestContext"]["authorizer"]["jwt"]["claims"]["tenant_id"] == "acme"
 
 
-def test_cli_token_without_a_running_stack_uses_port_and_template(
+def test_cli_token_without_a_running_stack_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A token for a stack that is not running would be refused by whatever later listens on the port.
     shutil.copy(ROOT / "template.yaml", tmp_path / "template.yaml")
     monkeypatch.setenv("CARTCONNECT_ROOT", str(tmp_path))
     monkeypatch.setenv("PORT", "4567")
-    assert cli.main(["token", "--tenant", "globex"]) == 0
-    token = capsys.readouterr().out.strip()
-    claims = _claims(token)
-    assert claims["iss"] == "http://127.0.0.1:4567/_local/issuer"
-    assert claims["aud"] == "cartconnect-local"
-    assert claims["tenant_id"] == "globex"
-    assert claims["exp"] - claims["iat"] == 3600
-    key = tmp_path / ".cartconnect-dev" / "jwt-key.pem"
-    assert key.is_file()
-    assert oct(key.stat().st_mode & 0o777) == "0o600"
-    # The same key signs the next token.
-    assert cli.main(["token", "--tenant", "globex"]) == 0
-    second = capsys.readouterr().out.strip()
-    assert json.loads(base64.urlsafe_b64decode(second.split(".")[0] + "==")) == json.loads(
-        base64.urlsafe_b64decode(token.split(".")[0] + "==")
-    )
+    assert cli.main(["token", "--tenant", "globex"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "the local stack on port 4567 is not running" in captured.err
+    assert "PORT=4567 make dev" in captured.err
+    monkeypatch.delenv("PORT")
+    assert cli.main(["token", "--tenant", "globex"]) == 1
+    assert "the local stack on port 3000 is not running" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -657,10 +667,11 @@ def test_up_runs_in_the_foreground_and_stops_cleanly(tmp_path: Path, stop_signal
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PORT", "MOTO_", "TABLE_", "KMS_"))
     }
-    env["CARTCONNECT_ROOT"] = str(tmp_path)
-    command = [str(Path(sys.executable).with_name("cartconnect-dev")), "up", "--port", "0"]
+    port = _closed_port()
+    env.update(CARTCONNECT_ROOT=str(tmp_path), PORT=str(port), SANDBOX_PORT=str(_closed_port()))
+    command = [str(Path(sys.executable).with_name("cartconnect-dev")), "up"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    state_file = tmp_path / ".cartconnect-dev" / "stack.json"
+    state_file = tmp_path / ".cartconnect-dev" / f"stack-{port}.json"
     try:
         deadline = time.monotonic() + 60
         while not state_file.exists():
@@ -669,8 +680,13 @@ def test_up_runs_in_the_foreground_and_stops_cleanly(tmp_path: Path, stop_signal
             time.sleep(0.1)
         state = json.loads(state_file.read_text())
         api = state["api_url"]
+        assert api == f"http://127.0.0.1:{port}"
         assert state["pid"] == process.pid
         assert state["issuer"] == f"{api}/_local/issuer"
+        # It holds the invoke secret: this user's alone, like the signing key.
+        assert len(state["invoke_secret"]) >= 32
+        assert oct(state_file.stat().st_mode & 0o777) == "0o600"
+        assert oct(Path(state["key_path"]).stat().st_mode & 0o777) == "0o600"
         assert httpx2.get(f"{api}/v1/scopes").status_code == 401
 
         token = subprocess.run(
@@ -684,6 +700,7 @@ def test_up_runs_in_the_foreground_and_stops_cleanly(tmp_path: Path, stop_signal
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "Traceback" not in err
+    assert state["invoke_secret"] not in out + err
     assert f"API          {api}" in out
     assert f"{api}/v1/docs" in out
     assert "cartconnect-dev token --tenant acme" in out

@@ -372,6 +372,7 @@ def test_refresh_due_against_a_running_stack_by_its_state(local_stack):
     state = {
         "api_url": local_stack.api_url,
         "aws_endpoint": local_stack.aws_endpoint,
+        "invoke_secret": local_stack.invoke_secret,
         "resources": {logical_id: physical.ref for logical_id, physical in local_stack.resources.items()},
     }
     report = run_refresh_due(state)
@@ -381,3 +382,7 @@ def test_refresh_due_against_a_running_stack_by_its_state(local_stack):
         run_refresh_due(
             {"api_url": local_stack.api_url, "aws_endpoint": local_stack.aws_endpoint, "resources": {}}
         )
+    # The Invoke API refuses a state without the stack's secret, and says why without echoing any.
+    with pytest.raises(RuntimeError, match="HTTP 403") as refused:
+        run_refresh_due({**state, "invoke_secret": "not-the-secret"})
+    assert local_stack.invoke_secret not in str(refused.value)

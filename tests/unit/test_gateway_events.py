@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cartconnect_dev import invoke_secret
 from cartconnect_dev.gateway import (
     GatewayApp,
     HttpRequest,
@@ -347,7 +348,21 @@ def _app(issuer: LocalIssuer, recorder: Recorder) -> GatewayApp:
     ]
     authorizer = JwtAuthorizer(issuer.issuer, ["cartconnect-local"], issuer.public_key_set())
     function = LocalFunction("Fake", handler=recorder, short_name="fake")
-    return GatewayApp(routes, {"Fake": function}, {"Jwt": authorizer}, issuer=issuer)
+    return GatewayApp(
+        routes, {"Fake": function}, {"Jwt": authorizer}, issuer=issuer, invoke_secret=INVOKE_SECRET
+    )
+
+
+INVOKE_SECRET = "the-stacks-invoke-secret"
+
+
+def _invoke(name: str, body: bytes) -> HttpRequest:
+    return _request(
+        method="POST",
+        path=f"/2015-03-31/functions/{name}/invocations",
+        headers=[("Host", "127.0.0.1:3000"), (invoke_secret.HEADER, INVOKE_SECRET)],
+        body=body,
+    )
 
 
 def test_valid_token_reaches_the_handler_with_claims(issuer: LocalIssuer) -> None:
@@ -439,9 +454,7 @@ def test_invoke_api_passes_the_raw_event(issuer: LocalIssuer) -> None:
         "cartconnect-local-Fake",
         "arn:aws:lambda:us-east-1:123456789012:function:Fake",
     ):
-        response = app.handle(
-            _request(method="POST", path=f"/2015-03-31/functions/{name}/invocations", body=b'{"raw": true}')
-        )
+        response = app.handle(_invoke(name, b'{"raw": true}'))
         assert response.status == 200, name
         assert json.loads(response.body) == {"result": 42}
     assert recorder.events[-1] == {"raw": True}
@@ -449,12 +462,12 @@ def test_invoke_api_passes_the_raw_event(issuer: LocalIssuer) -> None:
 
 def test_invoke_api_errors(issuer: LocalIssuer) -> None:
     app = _app(issuer, Recorder(ValueError("bad input")))
-    missing = app.handle(_request(method="POST", path="/2015-03-31/functions/Nope/invocations", body=b"{}"))
+    missing = app.handle(_invoke("Nope", b"{}"))
     assert missing.status == 404
     assert missing.header("x-amzn-errortype") == "ResourceNotFoundException"
-    not_json = app.handle(_request(method="POST", path="/2015-03-31/functions/Fake/invocations", body=b"{"))
+    not_json = app.handle(_invoke("Fake", b"{"))
     assert not_json.status == 400
-    failed = app.handle(_request(method="POST", path="/2015-03-31/functions/Fake/invocations", body=b""))
+    failed = app.handle(_invoke("Fake", b""))
     assert failed.status == 200
     assert failed.header("x-amz-function-error") == "Unhandled"
     error = json.loads(failed.body)
