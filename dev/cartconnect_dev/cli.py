@@ -509,10 +509,14 @@ def _read_event(source: str | None) -> bytes | None:
 # ---------------------------------------------------------------------------------------------
 # openapi
 
+# Placeholders for every variable a handler needs to start (each refuses to start without its own):
+# enough to import the handlers and build the document, never to reach AWS.
 OPENAPI_ENV = {
     "TABLE_NAME": "cartconnect-openapi",
     "KMS_KEY_ID": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/00000000-0000-0000-0000-000000000000",
     "SECRET_PREFIX": "cartconnect/openapi/iclients/",
+    "EVENT_BUS_NAME": "cartconnect-openapi",
+    "REFRESH_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/cartconnect-openapi",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     **DUMMY_CREDENTIALS,

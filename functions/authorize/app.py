@@ -21,11 +21,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cartconnect import settings
 from cartconnect.cold_start import imports_done
 from cartconnect.http import flow_pages, pages
 from cartconnect.observability import logger
 from cartconnect.usecases.authorization.flow import FlowRefused
 from cartconnect.usecases.authorization.redirect import preview, start
+
+# The variables this function's work needs: a missing one fails the cold start, naming it.
+settings.require("authorize", "TABLE_NAME", "KMS_KEY_ID")
 
 # Sec-Fetch-Site values of a request the page's own form makes ("none": typed or bookmarked).
 _OWN_REQUESTS = frozenset({"same-origin", "none"})

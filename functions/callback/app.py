@@ -7,11 +7,15 @@ from urllib.parse import parse_qs
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cartconnect import settings
 from cartconnect.cold_start import imports_done
 from cartconnect.http import flow_pages
 from cartconnect.observability import logger
 from cartconnect.usecases.authorization.callback import complete
 from cartconnect.usecases.authorization.flow import FlowRefused
+
+# The variables this function's work needs: a missing one fails the cold start, naming it.
+settings.require("callback", "TABLE_NAME", "KMS_KEY_ID", "EVENT_BUS_NAME")
 
 
 def _cookies(event: dict[str, Any]) -> dict[str, str]:

@@ -15,11 +15,15 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cartconnect import settings
 from cartconnect.cold_start import imports_done
 from cartconnect.http import problems, request_body
 from cartconnect.http.openapi import JSON
 from cartconnect.http.routes import connections, iclients, scopes, tokens
 from cartconnect.observability import logger, refresh_outcomes
+
+# The variables this function's work needs: a missing one fails the cold start, naming it.
+settings.require("management", "TABLE_NAME", "KMS_KEY_ID", "SECRET_PREFIX", "EVENT_BUS_NAME")
 
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)

@@ -7,9 +7,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cartconnect import settings
 from cartconnect.cold_start import imports_done
 from cartconnect.observability import logger, metrics
 from cartconnect.usecases import refresh_scheduler
+
+# The variables this function's work needs: a missing one fails the cold start, naming it.
+settings.require("refresh scheduler", "TABLE_NAME", "KMS_KEY_ID", "REFRESH_QUEUE_URL")
 
 
 @logger.inject_lambda_context(clear_state=True)

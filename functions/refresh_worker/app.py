@@ -8,11 +8,14 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cartconnect import runtime
+from cartconnect import runtime, settings
 from cartconnect.adapters.sqs_batch import ConcurrentBatchProcessor
 from cartconnect.cold_start import imports_done
 from cartconnect.observability import logger, metrics, refresh_outcomes
 from cartconnect.usecases import refresh_worker
+
+# The variables this function's work needs: a missing one fails the cold start, naming it.
+settings.require("refresh worker", "TABLE_NAME", "KMS_KEY_ID", "EVENT_BUS_NAME", "REFRESH_QUEUE_URL")
 
 # Keep this much of the Lambda's time for the writes after the last store call.
 SAFETY_SECONDS = 10.0

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from cartconnect.http import pages
+from cartconnect_dev import cli
 from cartconnect_dev.gateway import import_from_path
+from cartconnect_dev.stack import drop_cached_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKET = "ab" * 32
@@ -59,7 +61,11 @@ def test_an_origin_that_could_widen_the_policy_is_left_out(origin):
 
 @pytest.fixture
 def handler(monkeypatch):
-    """functions/authorize/app.py with its use cases replaced by recorders."""
+    """functions/authorize/app.py with its use cases replaced by recorders (the environment a
+    deployed function has: it refuses to start without its settings)."""
+    for name, value in cli.OPENAPI_ENV.items():
+        monkeypatch.setenv(name, value)
+    drop_cached_settings()
     module = import_from_path(ROOT / "functions/authorize/app.py", "_authorize_link_page_test_app")
     from cartconnect.usecases.authorization.redirect import Grant, Redirect
 

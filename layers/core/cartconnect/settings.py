@@ -146,3 +146,17 @@ class Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_environment(os.environ)
+
+
+def require(function: str, *names: str) -> Settings:
+    """The settings, checked at `function`'s cold start: every variable in `names` (the ones its
+    work needs) must be set, and every variable must parse. A deployment missing one fails the
+    start with a message naming it, instead of the first call that needs it failing (a queue URL)
+    or only warning (an event bus)."""
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise SettingsError(f"{function} cannot start: not set: {', '.join(missing)}")
+    try:
+        return get_settings()
+    except SettingsError as error:
+        raise SettingsError(f"{function} cannot start: {error}") from None
