@@ -4,11 +4,11 @@ runtime seam (no AWS, no store, no real waiting)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from connections_at_noon import NOW, connection
 
 from cartconnect.adapters import connection_repository, refresh_repository, token_vault
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastError
@@ -17,28 +17,6 @@ from cartconnect.errors import AuthorizationRequired, NotFound, RefreshFailed, T
 from cartconnect.usecases import token_access, token_refresh
 from cartconnect.usecases.authorization import links
 from cartconnect.usecases.token_refresh import Outcome, RefreshResult
-
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-def connection(**changes) -> Connection:
-    base = Connection(
-        tenant="acme",
-        id="con_1",
-        name="Shop",
-        subdomain="shop.example.com",
-        iclient_id="icl_1",
-        callback_url="https://app.example.com/cb",
-        scopes=("read_orders",),
-        status=ConnectionStatus.ACTIVE,
-        created_at=NOW,
-        updated_at=NOW,
-        token_version=3,
-        expires_at=NOW + timedelta(hours=1),
-        refresh_due_at=NOW + timedelta(minutes=45),
-    )
-    return dataclasses.replace(base, **changes)
-
 
 DUE = {"refresh_due_at": NOW - timedelta(minutes=1), "expires_at": NOW + timedelta(minutes=14)}
 EXPIRED = {"refresh_due_at": NOW - timedelta(minutes=20), "expires_at": NOW - timedelta(minutes=5)}

@@ -5,10 +5,12 @@ and time by the runtime seam (no AWS, no store, no real waiting)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from connections_at_noon import NOW
+from connections_at_noon import connection as noon_connection
 
 from cartconnect import hosts
 from cartconnect.adapters import events, iclient_repository, iclient_secret, refresh_repository, token_vault
@@ -22,27 +24,13 @@ from cartconnect.usecases.token_refresh import Outcome
 from cartconnect_dev import cli
 from cartconnect_dev.stack import drop_cached_settings
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 NEW_TOKENS = TokenSet("access-new", "refresh-new", NOW + timedelta(hours=1))
 
 
 def connection(**changes) -> Connection:
-    base = Connection(
-        tenant="acme",
-        id="con_1",
-        name="Shop",
-        subdomain="shop.example.com",
-        iclient_id="icl_1",
-        callback_url="https://app.example.com/cb",
-        scopes=("read_orders",),
-        status=ConnectionStatus.ACTIVE,
-        created_at=NOW,
-        updated_at=NOW,
-        token_version=3,
-        expires_at=NOW + timedelta(minutes=10),
-        refresh_due_at=NOW - timedelta(minutes=5),  # due
-    )
-    return dataclasses.replace(base, **changes)
+    """The shared connection, due for a refresh (its token expires in 10 minutes)."""
+    due = {"expires_at": NOW + timedelta(minutes=10), "refresh_due_at": NOW - timedelta(minutes=5)}
+    return noon_connection(**{**due, **changes})
 
 
 class Pipeline:
