@@ -544,14 +544,10 @@ def openapi_json(root: Path | None = None) -> str:
     `GET /v1/openapi.json` route invoked on its function the way the local gateway does (payload v2.0
     event in, API Gateway's response rules out), re-printed with sorted keys, indent 2 and a trailing
     newline so the output is deterministic (`make openapi`, `make openapi-check`)."""
-    from cartconnect_dev.gateway import (
-        HandlerLoadError,
-        HttpRequest,
-        LambdaContext,
-        build_event,
-        import_from_path,
-        to_http_response,
-    )
+    from cartconnect_dev.gateway.events import build_event
+    from cartconnect_dev.gateway.functions import HandlerLoadError, LambdaContext, import_from_path
+    from cartconnect_dev.gateway.messages import HttpRequest
+    from cartconnect_dev.gateway.responses import to_http_response
     from cartconnect_dev.stack import drop_cached_settings
     from cartconnect_dev.template import load_template
 
@@ -598,7 +594,7 @@ def openapi_json(root: Path | None = None) -> str:
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from cartconnect_dev.gateway import HandlerLoadError
+    from cartconnect_dev.gateway.functions import HandlerLoadError
 
     try:
         document = openapi_json()

@@ -36,7 +36,10 @@ from typing import Any
 import httpx2
 
 from cartconnect_dev import invoke_secret
-from cartconnect_dev.gateway import GatewayApp, GatewayServer, HandlerLoadError, JwtAuthorizer, LocalFunction
+from cartconnect_dev.gateway.app import GatewayApp
+from cartconnect_dev.gateway.authorizer import JwtAuthorizer
+from cartconnect_dev.gateway.functions import HandlerLoadError, LocalFunction
+from cartconnect_dev.gateway.server import GatewayServer
 from cartconnect_dev.jwt_issuer import AUDIENCE, DEFAULT_PORT, KEY_FILE_NAME, STATE_DIR_NAME, LocalIssuer
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS, MotoServer, client, create_resources
 from cartconnect_dev.scheduler import (

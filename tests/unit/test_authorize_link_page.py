@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cartconnect.http import pages
-from cartconnect_dev.gateway import import_from_path
+from cartconnect_dev.gateway.functions import import_from_path
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKET = "ab" * 32

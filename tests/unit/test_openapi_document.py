@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cartconnect_dev import cli
-from cartconnect_dev.gateway import LambdaContext, import_from_path
+from cartconnect_dev.gateway.functions import LambdaContext, import_from_path
 from cartconnect_dev.stack import drop_cached_settings
 
 ROOT = Path(__file__).resolve().parents[2]
