@@ -28,6 +28,8 @@ The modules, each importing only those before it:
 * `events`: payload format 2.0 events;
 * `responses`: handler results -> HTTP;
 * `authorizer`: the JWT authorizer;
+* `isolation`: each concurrent request its own event in Powertools' resolver (one process, many
+  environments);
 * `functions`: Lambda functions run in-process (execution environments, the context object);
 * `app`: the gateway application (pure request -> response), the Invoke API among it;
 * `server`: the HTTP server.

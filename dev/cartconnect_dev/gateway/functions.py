@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from cartconnect_dev.gateway.isolation import isolate_requests
 from cartconnect_dev.template import ACCOUNT_ID, REGION, STACK_NAME, FunctionDef
 
 # One logger for the whole gateway package: its name is what `make dev`'s lines show.
@@ -197,6 +198,7 @@ class LocalFunction:
         if path is None:
             raise HandlerLoadError("function has no module")
         mtime = self._mtime()
+        isolate_requests()  # environments share this process; concurrent requests must not share an event
         with self._lock:
             self._loaded += 1
             name = f"_cartconnect_local_{self.logical_id}_{path.stem}_{self._loaded}"
