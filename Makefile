@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser dev test bench lint lint-template checkov typecheck openapi openapi-check unit integration e2e clean \
-	sam-local sam-test
+.PHONY: help venv browser dev test bench lint lint-template checkov typecheck openapi openapi-check unit integration e2e \
+	dev-tests clean sam-local sam-test
 
 help:
 	@echo "make dev    - run the local stack (API on http://127.0.0.1:$${PORT:-3000})"
@@ -80,6 +80,10 @@ integration: test-venv
 
 e2e: test-venv
 	$(BIN)/pytest tests/e2e
+
+# The dev tooling's own tests (the local stack, its gateway, cartconnect-dev); `make test` runs them too.
+dev-tests: test-venv
+	$(BIN)/pytest tests/dev
 
 test: test-venv lint typecheck lint-template checkov openapi-check browser
 	$(BIN)/pytest

@@ -25,6 +25,7 @@ from typing import Any
 from botocore.client import BaseClient
 
 from bench.environment import BenchEnvironment, LogSink, log, sqs_record
+from cartconnect.process import reset_process_state
 from cartconnect_dev.scheduler import SCHEDULE_EVENT
 
 # Store endpoints cartconnect calls (the consent page is the admin's browser, not cartconnect).
@@ -79,14 +80,6 @@ def _metrics_published(sink: LogSink) -> Iterator[None]:
             os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
         else:
             os.environ["POWERTOOLS_METRICS_DISABLED"] = previous
-
-
-def forget_process_caches() -> None:
-    """What a new Lambda environment starts without: the cached KMS data keys (tokens, iClient secrets)."""
-    from cartconnect.adapters import iclient_secret, token_vault
-
-    token_vault.forget_keys()
-    iclient_secret.forget_cache()
 
 
 @dataclass
@@ -176,7 +169,7 @@ class _Measure:
     ) -> tuple[Run, Run]:
         """(new environment, warm): `prepare` sets up one run (outside the count) and returns it."""
         action = prepare()
-        forget_process_caches()
+        reset_process_state()  # what a new Lambda environment starts without
         cold = self.run(action, check=check)
         action = prepare()
         return cold, self.run(action, check=check)
@@ -277,7 +270,7 @@ class _Operations:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         version = env.make_due(self.scheduled_connection["id"])
         if new_environment:
-            forget_process_caches()
+            reset_process_state()  # what a new Lambda environment starts without
         phases: dict[str, Run] = {}
         phases["scheduler"] = m.run(
             lambda: env.stack.invoke("RefreshSchedulerFunction", dict(SCHEDULE_EVENT)),

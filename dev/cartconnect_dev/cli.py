@@ -325,13 +325,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
         )
         return 1
     from cartconnect.observability import logger
+    from cartconnect.process import reset_process_state
     from cartconnect_dev import seed
-    from cartconnect_dev.stack import drop_cached_settings
 
     logger.setLevel("WARNING")  # the use cases' INFO lines would bury the report below
     os.environ.update(state["env"])
     os.environ.pop("AWS_PROFILE", None)
-    drop_cached_settings()
+    reset_process_state()
     app = seed.SandboxApp(
         sandbox["base_url"], sandbox["host"], sandbox["client_id"], sandbox["client_secret"]
     )
@@ -548,15 +548,11 @@ def openapi_json(root: Path | None = None) -> str:
     `GET /v1/openapi.json` route invoked on its function the way the local gateway does (payload v2.0
     event in, API Gateway's response rules out), re-printed with sorted keys, indent 2 and a trailing
     newline so the output is deterministic (`make openapi`, `make openapi-check`)."""
-    from cartconnect_dev.gateway import (
-        HandlerLoadError,
-        HttpRequest,
-        LambdaContext,
-        build_event,
-        import_from_path,
-        to_http_response,
-    )
-    from cartconnect_dev.stack import drop_cached_settings
+    from cartconnect.process import reset_process_state
+    from cartconnect_dev.gateway.events import build_event
+    from cartconnect_dev.gateway.functions import HandlerLoadError, LambdaContext, import_from_path
+    from cartconnect_dev.gateway.messages import HttpRequest
+    from cartconnect_dev.gateway.responses import to_http_response
     from cartconnect_dev.template import load_template
 
     root = root or project_root()
@@ -595,14 +591,14 @@ def openapi_json(root: Path | None = None) -> str:
                 response = to_http_response(handler(event, context))
         finally:
             sys.modules.pop(module_name, None)
-            drop_cached_settings()
+            reset_process_state()
     if response.status != 200:
         raise HandlerLoadError(f"{route.route_key} answered {response.status}: {response.body[:200]!r}")
     return json.dumps(json.loads(response.body), sort_keys=True, indent=2) + "\n"
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from cartconnect_dev.gateway import HandlerLoadError
+    from cartconnect_dev.gateway.functions import HandlerLoadError
 
     try:
         document = openapi_json()

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -35,8 +34,12 @@ from typing import Any
 
 import httpx2
 
+from cartconnect.process import reset_process_state
 from cartconnect_dev import invoke_secret
-from cartconnect_dev.gateway import GatewayApp, GatewayServer, HandlerLoadError, JwtAuthorizer, LocalFunction
+from cartconnect_dev.gateway.app import GatewayApp
+from cartconnect_dev.gateway.authorizer import JwtAuthorizer
+from cartconnect_dev.gateway.functions import HandlerLoadError, LocalFunction
+from cartconnect_dev.gateway.server import GatewayServer
 from cartconnect_dev.jwt_issuer import AUDIENCE, DEFAULT_PORT, KEY_FILE_NAME, STATE_DIR_NAME, LocalIssuer
 from cartconnect_dev.moto_resources import DUMMY_CREDENTIALS, MotoServer, client, create_resources
 from cartconnect_dev.scheduler import (
@@ -399,16 +402,18 @@ class LocalStack:
                 self._saved_env[name] = os.environ.get(name)
             os.environ[name] = value
         os.environ.pop("AWS_PROFILE", None)
-        drop_cached_settings()
+        reset_process_state()  # what the core package read from the old environment
 
     def _restore_env(self) -> None:
+        if not self._saved_env:
+            return  # never applied (a start that failed early): nothing to undo
         for name, previous in self._saved_env.items():
             if previous is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = previous
         self._saved_env = {}
-        drop_cached_settings()
+        reset_process_state()
 
     def preload(self) -> dict[str, str]:
         """Import every handler now; returns logical id -> error for those that cannot be imported."""
@@ -485,14 +490,3 @@ def sam_env_vars(
 ) -> dict[str, dict[str, str]]:
     """{logical id: {variable: value}}, SAM's --env-vars format: the template's variables, then local."""
     return {logical_id: {**env, **local} for logical_id, env in function_envs.items()}
-
-
-def drop_cached_settings() -> None:
-    """Clear the core package's per-process caches (settings, boto3 clients) if they are loaded,
-    so they are rebuilt from the environment the stack just set."""
-    for module_name, attribute in (("cartconnect.settings", "get_settings"), ("cartconnect.aws", "client")):
-        module = sys.modules.get(module_name)
-        cached = getattr(module, attribute, None) if module else None
-        clear = getattr(cached, "cache_clear", None)
-        if callable(clear):
-            clear()

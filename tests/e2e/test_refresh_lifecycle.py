@@ -339,12 +339,12 @@ def test_dynamodb_failing_after_the_store_rotated_still_stores_the_new_token(
 def test_kms_throttled_while_opening_the_tokens_is_a_transient_failure_not_unreadable_tokens(
     local_stack, sandbox, tenant, authorized, shift_clock, monkeypatch
 ):
-    from cartconnect.adapters import envelope, iclient_secret, token_vault
+    from cartconnect.adapters import envelope
+    from cartconnect.process import reset_process_state
 
     connection = authorized(lifetime=120)
     shift_clock(70)
-    token_vault.forget_keys()  # a new environment: the tokens' data key must come from KMS
-    iclient_secret.forget_cache()
+    reset_process_state()  # a new environment: the tokens' data key must come from KMS
     real = envelope.Envelope._decrypt
     throttled = []
 

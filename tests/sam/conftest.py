@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import secret_scan
-from e2e.dev_process import free_port
+from dev_process import free_port
 
 from cartconnect_dev.cli import SANDBOX_APP
 from cartconnect_dev.sandbox_store import SandboxStore

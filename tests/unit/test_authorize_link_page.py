@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from cartconnect.http import pages
+from cartconnect.process import reset_process_state
 from cartconnect_dev import cli
-from cartconnect_dev.gateway import import_from_path
-from cartconnect_dev.stack import drop_cached_settings
+from cartconnect_dev.gateway.functions import import_from_path
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKET = "ab" * 32
@@ -65,7 +65,7 @@ def handler(monkeypatch):
     deployed function has: it refuses to start without its settings)."""
     for name, value in cli.OPENAPI_ENV.items():
         monkeypatch.setenv(name, value)
-    drop_cached_settings()
+    reset_process_state()
     module = import_from_path(ROOT / "functions/authorize/app.py", "_authorize_link_page_test_app")
     from cartconnect.usecases.authorization.redirect import Grant, Redirect
 

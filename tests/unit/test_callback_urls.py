@@ -1,7 +1,7 @@
 import pytest
 
 from cartconnect.errors import InvalidField
-from cartconnect.settings import get_settings
+from cartconnect.process import reset_process_state
 from cartconnect.usecases.connections import resolve_callback_url
 
 ORIGIN = "https://api.example.com"
@@ -14,9 +14,9 @@ def allowed(monkeypatch):
     monkeypatch.setenv(
         "ALLOWED_CALLBACK_URLS", "https://connect.example.com/oauth2/callback, https://b.example/cb"
     )
-    get_settings.cache_clear()
+    reset_process_state()
     yield
-    get_settings.cache_clear()
+    reset_process_state()
 
 
 def test_defaults_to_the_deployment_callback(allowed):
@@ -44,7 +44,7 @@ def test_the_deployments_own_origin_may_be_allowed_with_a_query(monkeypatch):
     monkeypatch.setenv("TABLE_NAME", "t")
     monkeypatch.setenv("KMS_KEY_ID", "k")
     monkeypatch.setenv("ALLOWED_CALLBACK_URLS", callback)
-    get_settings.cache_clear()
+    reset_process_state()
     try:
         assert resolve_callback_url(callback, origin=local) == callback
         for bad in (f"{local}/oauth2/callback?next=/elsewhere", "http://127.0.0.1:3001/oauth2/callback?x=1"):
@@ -53,4 +53,4 @@ def test_the_deployments_own_origin_may_be_allowed_with_a_query(monkeypatch):
         with pytest.raises(InvalidField):  # another origin over http stays refused, listed or not
             resolve_callback_url(callback, origin="https://api.example.com")
     finally:
-        get_settings.cache_clear()
+        reset_process_state()

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from cartconnect.process import reset_process_state
 from cartconnect_dev import cli
-from cartconnect_dev.gateway import LambdaContext, import_from_path
-from cartconnect_dev.stack import drop_cached_settings
+from cartconnect_dev.gateway.functions import LambdaContext, import_from_path
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
@@ -28,12 +28,12 @@ def management(monkeypatch: pytest.MonkeyPatch) -> Any:
     """functions/management/app.py, imported as Lambda would (a fresh module, the openapi env)."""
     for name, value in cli.OPENAPI_ENV.items():
         monkeypatch.setenv(name, value)
-    drop_cached_settings()
+    reset_process_state()
     name = f"_openapi_test_{uuid.uuid4().hex}"
     module = import_from_path(ROOT / "functions" / "management" / "app.py", name)
     yield module
     sys.modules.pop(name, None)
-    drop_cached_settings()
+    reset_process_state()
 
 
 def _invoke(module: Any, event: dict[str, Any]) -> dict[str, Any]:

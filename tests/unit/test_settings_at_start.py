@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from cartconnect.process import reset_process_state
 from cartconnect.settings import SettingsError
 from cartconnect_dev import cli
-from cartconnect_dev.gateway import HandlerLoadError, import_from_path
-from cartconnect_dev.stack import drop_cached_settings
+from cartconnect_dev.gateway.functions import HandlerLoadError, import_from_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = cli.OPENAPI_ENV  # placeholders for every variable a handler needs to start
@@ -30,7 +30,7 @@ def _start(function: str, monkeypatch: pytest.MonkeyPatch, environment: dict[str
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    drop_cached_settings()
+    reset_process_state()
     module_name = f"_settings_test_{uuid.uuid4().hex}"
     try:
         import_from_path(ROOT / "functions" / function / "app.py", module_name)
@@ -38,7 +38,7 @@ def _start(function: str, monkeypatch: pytest.MonkeyPatch, environment: dict[str
         raise failed.__cause__ from None  # what Lambda reports as the init error
     finally:
         sys.modules.pop(module_name, None)
-        drop_cached_settings()
+        reset_process_state()
 
 
 @pytest.mark.parametrize(("function", "missing"), [(f, name) for f, names in NEEDS.items() for name in names])

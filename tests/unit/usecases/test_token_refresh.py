@@ -17,12 +17,12 @@ from cartconnect.adapters import events, iclient_repository, iclient_secret, ref
 from cartconnect.adapters.refresh_repository import LeaseAttempt
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.domain.tokens import TokenSet
+from cartconnect.process import reset_process_state
 from cartconnect.provider.errors import GrantRefused, ProviderUnavailable
 from cartconnect.refresh_policy import STORE_ATTEMPTS
 from cartconnect.usecases import store_budget, token_refresh
 from cartconnect.usecases.token_refresh import Outcome
 from cartconnect_dev import cli
-from cartconnect_dev.stack import drop_cached_settings
 
 NEW_TOKENS = TokenSet("access-new", "refresh-new", NOW + timedelta(hours=1))
 
@@ -47,7 +47,7 @@ class Pipeline:
         self.sleeps: list[float] = []
         for name, value in cli.OPENAPI_ENV.items():
             monkeypatch.setenv(name, value)
-        drop_cached_settings()
+        reset_process_state()
         monkeypatch.setattr(refresh_repository, "acquire_lease", lambda *a, **k: self.lease)
         monkeypatch.setattr(refresh_repository, "release_lease", self._release)
         monkeypatch.setattr(
@@ -100,7 +100,7 @@ class Pipeline:
 def pipeline(monkeypatch, use_runtime):
     made = Pipeline(monkeypatch, use_runtime)
     yield made
-    drop_cached_settings()
+    reset_process_state()
 
 
 def _unavailable() -> ProviderUnavailable:

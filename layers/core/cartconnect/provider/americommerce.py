@@ -70,6 +70,16 @@ def shared_http_client() -> httpx2.Client:
         return _shared_client
 
 
+def forget_shared_http_client() -> None:
+    """Close the process-wide client, as a new Lambda environment starts without it: the next call
+    builds another. A response still being read keeps its connection until it is closed."""
+    global _shared_client
+    with _shared_lock:
+        previous, _shared_client = _shared_client, None
+    if previous is not None:
+        previous.close()
+
+
 @dataclass(frozen=True)
 class CallLimit:
     """The `X-AC-Call-Limit: used/allowed` header of a REST API answer."""

@@ -26,7 +26,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from cartconnect_dev import cli, invoke_secret
-from cartconnect_dev.gateway import GatewayApp, GatewayServer, JwtAuthorizer, LocalFunction
+from cartconnect_dev.gateway.app import GatewayApp
+from cartconnect_dev.gateway.authorizer import JwtAuthorizer
+from cartconnect_dev.gateway.functions import LocalFunction
+from cartconnect_dev.gateway.server import GatewayServer
 from cartconnect_dev.jwt_issuer import LocalIssuer
 from cartconnect_dev.moto_resources import create_resources
 from cartconnect_dev.stack import LocalStack

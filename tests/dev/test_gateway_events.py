@@ -14,17 +14,13 @@ from typing import Any
 import pytest
 
 from cartconnect_dev import invoke_secret
-from cartconnect_dev.gateway import (
-    GatewayApp,
-    HttpRequest,
-    JwtAuthorizer,
-    LocalFunction,
-    MalformedResponseError,
-    RouteTable,
-    build_event,
-    stringify_claim,
-    to_http_response,
-)
+from cartconnect_dev.gateway.app import GatewayApp
+from cartconnect_dev.gateway.authorizer import JwtAuthorizer
+from cartconnect_dev.gateway.events import build_event, stringify_claim
+from cartconnect_dev.gateway.functions import LocalFunction
+from cartconnect_dev.gateway.messages import HttpRequest
+from cartconnect_dev.gateway.responses import MalformedResponseError, to_http_response
+from cartconnect_dev.gateway.routes import RouteTable
 from cartconnect_dev.jwt_issuer import LocalIssuer
 from cartconnect_dev.template import (
     Physical,
