@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError, ReadTimeoutError
 
 from cartconnect import aws
-from cartconnect.adapters import table, token_vault
+from cartconnect.adapters import refresh_queue, table, token_vault
 from cartconnect.adapters.envelope import Envelope
 from cartconnect.errors import AwsCallFailed, Conflict, DomainError
 from cartconnect.usecases import token_refresh
@@ -274,7 +274,7 @@ def test_a_throttled_transaction_is_aws_call_failed(dynamodb):
         table.transact([{"Put": {}}, {"Put": {}}], lambda codes: Conflict("unused"))
 
 
-# ---- KMS ---------------------------------------------------------------------------------------
+# ---- KMS and SQS ------------------------------------------------------------------------------
 
 
 def test_kms_failing_while_tokens_are_sealed_or_opened_is_aws_call_failed_not_damaged_tokens(monkeypatch):
@@ -290,6 +290,17 @@ def test_kms_failing_while_tokens_are_sealed_or_opened_is_aws_call_failed_not_da
     token_vault.forget_keys()
     with pytest.raises(AwsCallFailed):
         token_vault.seal("acme", "c1", token_vault.Tokens("access", "refresh"))
+
+
+def test_sqs_failing_is_aws_call_failed(monkeypatch):
+    class FailingSqs:
+        def change_message_visibility(self, **_request: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="https://sqs")
+
+    monkeypatch.setattr(refresh_queue, "_client", FailingSqs)
+    monkeypatch.setattr(refresh_queue, "_queue_url", lambda: "https://sqs/queue")
+    with pytest.raises(AwsCallFailed, match="EndpointConnectionError"):
+        refresh_queue.delay("receipt", 30)
 
 
 # ---- the use cases see only AwsCallFailed -----------------------------------------------------
