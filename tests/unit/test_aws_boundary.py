@@ -1,8 +1,11 @@
 """AWS errors are translated at the adapters' boundary (cartconnect/aws.py, adapters/table.py): a
-refused condition is a result, any other botocore error is errors.AwsCallFailed."""
+refused condition is a result, any other botocore error is errors.AwsCallFailed, and nothing above
+the adapters (usecases/, refresh_policy.py) imports botocore or Powertools' metric types."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from cartconnect.adapters.envelope import Envelope
 from cartconnect.errors import AwsCallFailed, Conflict, DomainError
 from cartconnect.usecases import token_refresh
 
+CARTCONNECT = Path(table.__file__).resolve().parents[1]
 KEY = table.key("T#acme", "CONN#c1")
 
 
@@ -324,3 +328,52 @@ def test_writing_rotated_tokens_retries_every_failed_aws_call_then_gives_up(slee
     with pytest.raises(AwsCallFailed):
         token_refresh._retrying_write("storing", "c1", failing)
     assert len(sleeps) == 2 + token_refresh.PERSIST_ATTEMPTS - 1
+
+
+# Modules above the adapters: they name AWS's failures only as errors.AwsCallFailed, and metrics by
+# name (observability.count, observability.milliseconds).
+_ABOVE_THE_ADAPTERS = [*sorted((CARTCONNECT / "usecases").rglob("*.py")), CARTCONNECT / "refresh_policy.py"]
+_FORBIDDEN_MODULES = ("botocore", "boto3", "aws_lambda_powertools.metrics")
+_FORBIDDEN_NAMES = {"MetricUnit", "add_metric"}
+
+
+def _imports(path: Path) -> list[tuple[str, set[str]]]:
+    found: list[tuple[str, set[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # function-level imports too
+        if isinstance(node, ast.Import):
+            found += [(alias.name, set()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", {alias.name for alias in node.names}))
+    return found
+
+
+def _forbidden(module: str, names: set[str]) -> bool:
+    in_module = any(module == name or module.startswith(f"{name}.") for name in _FORBIDDEN_MODULES)
+    of_powertools = module == "aws_lambda_powertools" and "metrics" in names
+    return in_module or of_powertools or bool(names & _FORBIDDEN_NAMES)
+
+
+def test_the_scan_finds_what_it_forbids(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import botocore.exceptions\n"
+        "def f():\n    from aws_lambda_powertools.metrics import MetricUnit\n"
+        "from cartconnect.observability import add_metric\n"
+        "from cartconnect.errors import AwsCallFailed\n"
+    )
+    assert [module for module, names in _imports(sample) if _forbidden(module, names)] == [
+        "botocore.exceptions",
+        "cartconnect.observability",
+        "aws_lambda_powertools.metrics",
+    ]
+
+
+def test_nothing_above_the_adapters_imports_botocore_or_powertools_metric_types():
+    assert len(_ABOVE_THE_ADAPTERS) > 10
+    offending = [
+        f"{path.relative_to(CARTCONNECT)}: {module} {sorted(names)}"
+        for path in _ABOVE_THE_ADAPTERS
+        for module, names in _imports(path)
+        if _forbidden(module, names)
+    ]
+    assert not offending, "\n".join(offending)
