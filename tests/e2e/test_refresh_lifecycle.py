@@ -317,13 +317,20 @@ def test_dynamodb_failing_after_the_store_rotated_still_stores_the_new_token(
     real = refresh_repository.store_refreshed
     calls = []
 
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
+    class Throttled:
+        def update_item(self, **_kwargs):
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
                 "UpdateItem",
             )
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            # DynamoDB itself refuses the first write: the error crosses the adapter's boundary.
+            with monkeypatch.context() as patch:
+                patch.setattr(refresh_repository.table, "client", Throttled)
+                return real(*args, **kwargs)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(refresh_repository, "store_refreshed", flaky)

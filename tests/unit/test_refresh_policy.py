@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cartconnect.adapters.refresh_queue import RefreshMessage
 from cartconnect.adapters.store_rate_limiter import window_budget
+from cartconnect.aws import call_failed
 from cartconnect.hosts import UnsafeStoreHost
 from cartconnect.provider.americommerce import parse_retry_after
 from cartconnect.provider.errors import (
@@ -93,13 +94,19 @@ NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
             True,
         ),
         (UnsafeStoreHost("subdomain", "does not resolve"), FailureKind.TRANSIENT, "unsafe_store_host", False),
+        # AWS's errors as the adapters raise them (aws.translated()).
         (
-            ClientError({"Error": {"Code": "ThrottlingException"}}, "GetSecretValue"),
+            call_failed(ClientError({"Error": {"Code": "ThrottlingException"}}, "GetSecretValue")),
             FailureKind.TRANSIENT,
             "aws_error",
             True,
         ),
-        (EndpointConnectionError(endpoint_url="https://kms"), FailureKind.TRANSIENT, "aws_error", True),
+        (
+            call_failed(EndpointConnectionError(endpoint_url="https://kms")),
+            FailureKind.TRANSIENT,
+            "aws_error",
+            True,
+        ),
     ],
 )
 def test_classify(error, kind, code, retry_now):

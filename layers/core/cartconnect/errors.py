@@ -1,4 +1,9 @@
-"""Domain errors. The HTTP layer maps each one to a problem+json response in one place."""
+"""Domain errors. The HTTP layer maps each one to a problem+json response in one place.
+
+AwsCallFailed is the one error an AWS call's failure leaves the adapters as (cartconnect/aws.py
+translates botocore's); it is no DomainError: the HTTP layer answers it as it answers any
+unexpected error.
+"""
 
 from __future__ import annotations
 
@@ -104,3 +109,22 @@ class TryLater(DomainError):
     def __init__(self, detail: str, *, retry_after_seconds: float) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class AwsCallFailed(Exception):
+    """An AWS call (DynamoDB, KMS, SQS) failed: throttled, unreachable, refused. Raised by the
+    adapters (`aws.translated()`) in place of botocore's errors, so the use cases need no botocore.
+
+    Not a DomainError: where no use case handles it, the management API answers 500 naming the
+    request id (nothing of AWS's answer reaches the caller). It carries AWS's error code (or the
+    SDK error's class name) and whether it may pass, never the request, AWS's message or a secret.
+    """
+
+    def __init__(self, code: str, *, throttled: bool = False, transient: bool = False) -> None:
+        super().__init__(f"AWS call failed ({code})")
+        self.code = code
+        # AWS asked us to slow down (ThrottlingException, ProvisionedThroughputExceededException...).
+        self.throttled = throttled
+        # It may pass: throttled, unreachable, timed out, or a 5xx.
+        self.transient = transient or throttled
+        self.detail = str(self)

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 # A delay rides on the refresh message's visibility: no longer than the queue can keep one hidden.
 from cartconnect.adapters.refresh_queue import MAX_VISIBILITY_SECONDS
-from cartconnect.errors import ServiceUnavailable
+from cartconnect.errors import AwsCallFailed, ServiceUnavailable
 from cartconnect.hosts import UnsafeStoreHost
 from cartconnect.provider.errors import (
     GrantRefused,
@@ -65,22 +65,17 @@ class Failure:
 
 def classify(error: Exception) -> Failure | None:
     """The failure an exception stands for, or None when it is not a refresh failure (a bug: let it
-    propagate). AWS errors around the store call (DynamoDB, KMS) are transient."""
+    propagate). AWS errors around the store call (DynamoDB, KMS, Secrets Manager: the adapters'
+    AwsCallFailed and ServiceUnavailable) are transient."""
     if isinstance(error, ProviderError):
         return _classify_provider(error)
     if isinstance(error, UnsafeStoreHost):
         # Settings or DNS changed since the connection was made. Transient: DNS may come back, and a
         # connection failing for longer than the failure window needs re-authorization anyway.
         return Failure(FailureKind.TRANSIENT, "unsafe_store_host", error.detail, retry_now=False)
-    if isinstance(error, ServiceUnavailable):  # the secret store throttled or unreachable
+    if isinstance(error, ServiceUnavailable | AwsCallFailed):
+        # The secret store (ServiceUnavailable), the table, KMS (AwsCallFailed): throttled, unreachable.
         return Failure(FailureKind.TRANSIENT, "aws_error", error.detail)
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", "ClientError"))
-        return Failure(FailureKind.TRANSIENT, "aws_error", f"AWS call failed ({code})")
-    if isinstance(error, BotoCoreError):
-        return Failure(FailureKind.TRANSIENT, "aws_error", f"AWS call failed ({type(error).__name__})")
     return None
 
 

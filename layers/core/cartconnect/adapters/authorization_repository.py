@@ -10,8 +10,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from botocore.exceptions import ClientError
-
+from cartconnect import aws
 from cartconnect.adapters import table
 from cartconnect.credentials import digest
 from cartconnect.domain.authorization import State, Ticket
@@ -28,28 +27,35 @@ def _state_key(state: str) -> dict[str, Any]:
 
 
 def put_ticket(ticket: str, value: Ticket) -> None:
-    item = {**_plain_key(_ticket_key(ticket)), "type": "ticket", **_fields(value)}
-    item["ttl"] = value.expires_at + TTL_GRACE_SECONDS
-    table.client().put_item(
-        TableName=table.table_name(), Item=table.marshal(item), ConditionExpression="attribute_not_exists(pk)"
-    )
+    _put(_ticket_key(ticket), "ticket", value)
 
 
 def put_state(state: str, value: State) -> None:
-    item = {**_plain_key(_state_key(state)), "type": "state", **_fields(value)}
+    _put(_state_key(state), "state", value)
+
+
+def _put(key: dict[str, Any], kind: str, value: Ticket | State) -> None:
+    item = {**_plain_key(key), "type": kind, **_fields(value)}
     item["ttl"] = value.expires_at + TTL_GRACE_SECONDS
-    table.client().put_item(
-        TableName=table.table_name(), Item=table.marshal(item), ConditionExpression="attribute_not_exists(pk)"
-    )
+    with aws.translated():
+        table.client().put_item(
+            TableName=table.table_name(),
+            Item=table.marshal(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+
+def _read(key: dict[str, Any]) -> table.Item | None:
+    with aws.translated():
+        response = table.client().get_item(TableName=table.table_name(), Key=key, ConsistentRead=True)
+    raw = response.get("Item")
+    return table.unmarshal(raw) if raw else None
 
 
 def read_ticket(ticket: str) -> Ticket | None:
     """The ticket as stored, left unspent (the link's page: previews open links too)."""
-    response = table.client().get_item(
-        TableName=table.table_name(), Key=_ticket_key(ticket), ConsistentRead=True
-    )
-    raw = response.get("Item")
-    return _ticket(table.unmarshal(raw)) if raw else None
+    raw = _read(_ticket_key(ticket))
+    return _ticket(raw) if raw is not None else None
 
 
 def consume_ticket(ticket: str) -> Ticket | None:
@@ -69,11 +75,8 @@ def _ticket(raw: table.Item) -> Ticket:
 
 
 def read_state(state: str) -> State | None:
-    response = table.client().get_item(
-        TableName=table.table_name(), Key=_state_key(state), ConsistentRead=True
-    )
-    raw = response.get("Item")
-    return _state(table.unmarshal(raw)) if raw else None
+    raw = _read(_state_key(state))
+    return _state(raw) if raw is not None else None
 
 
 def consume_state(state: str) -> State | None:
@@ -106,18 +109,14 @@ def _legacy_callback_url(raw: table.Item) -> str:
 
 
 def _delete(key: dict[str, Any]) -> table.Item | None:
-    try:
-        response = table.client().delete_item(
-            TableName=table.table_name(),
-            Key=key,
-            ConditionExpression="attribute_exists(pk)",
-            ReturnValues="ALL_OLD",
-        )
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            return None
-        raise
-    return table.unmarshal(response["Attributes"])
+    response = table.conditional(
+        table.client().delete_item,
+        TableName=table.table_name(),
+        Key=key,
+        ConditionExpression="attribute_exists(pk)",
+        ReturnValues="ALL_OLD",
+    )
+    return table.unmarshal(response["Attributes"]) if response is not None else None
 
 
 def _plain_key(key: dict[str, Any]) -> dict[str, str]:

@@ -5,13 +5,10 @@ Every multi-item change is one conditional transaction, so a clash never leaves 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from cartconnect import runtime
+from cartconnect import aws
 from cartconnect.adapters import iclient_repository, table
 from cartconnect.clock import from_iso, to_iso
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastError, LastTest
@@ -32,7 +29,6 @@ TOKEN_ATTRIBUTES = (
     "failing_since",
     "last_test",
 )
-_TRANSACTION_CONFLICT_RETRIES = 5
 
 
 def _sk(connection_id: str) -> str:
@@ -128,22 +124,6 @@ def from_item(item: table.Item) -> Connection:
     )
 
 
-def _transact(items: list[dict[str, Any]], explain: Callable[[list[str]], Exception]) -> None:
-    """Run a transaction; map a failed condition to a domain error, retry on transaction conflicts."""
-    for attempt in range(_TRANSACTION_CONFLICT_RETRIES):
-        try:
-            table.client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-            return
-        except ClientError as error:
-            codes = table.cancellation_codes(error)
-            if "ConditionalCheckFailed" in codes:
-                raise explain(codes) from None
-            if "TransactionConflict" in codes and attempt + 1 < _TRANSACTION_CONFLICT_RETRIES:
-                runtime.current().sleep(0.02 * 2**attempt)
-                continue
-            raise
-
-
 def _name_guard(connection: Connection) -> dict[str, Any]:
     return {
         "Put": {
@@ -196,13 +176,14 @@ def insert(connection: Connection) -> None:
             return InvalidField("iclient_id", f"iClient {connection.iclient_id} does not exist")
         return Conflict("the connection could not be created; retry")
 
-    _transact(items, explain)
+    table.transact(items, explain)
 
 
 def get(tenant: str, connection_id: str) -> Connection | None:
-    response = table.client().get_item(
-        TableName=table.table_name(), Key=item_key(tenant, connection_id), ConsistentRead=True
-    )
+    with aws.translated():
+        response = table.client().get_item(
+            TableName=table.table_name(), Key=item_key(tenant, connection_id), ConsistentRead=True
+        )
     raw = response.get("Item")
     return from_item(table.unmarshal(raw)) if raw else None
 
@@ -233,35 +214,17 @@ def list_page(
         )
     if start:
         request["ExclusiveStartKey"] = start
-    response = table.client().query(**request)
+    with aws.translated():
+        response = table.client().query(**request)
     raw_items = response.get("Items", [])
-    if status is not None:
-        raw_items = _fetch_all([{"pk": raw["pk"], "sk": raw["sk"]} for raw in raw_items])
-    items = [from_item(table.unmarshal(raw)) for raw in raw_items]
-    if status is not None:
+    if status is None:
+        items = [from_item(table.unmarshal(raw)) for raw in raw_items]
+    else:
+        keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in raw_items]
+        items = [from_item(item) for item in table.batch_get(keys, ConsistentRead=True)]
         # The index is eventually consistent: drop items whose status moved on since.
         items = [item for item in items if item.status is status]
     return items, table.encode_cursor(response.get("LastEvaluatedKey"))
-
-
-def _fetch_all(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """BatchGetItem in the order of `keys`, retrying unprocessed keys; missing items are skipped."""
-    if not keys:
-        return []
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    pending: list[Any] = keys
-    for attempt in range(8):
-        response = table.client().batch_get_item(
-            RequestItems={table.table_name(): {"Keys": pending, "ConsistentRead": True}}
-        )
-        for raw in response.get("Responses", {}).get(table.table_name(), []):
-            found[(raw["pk"]["S"], raw["sk"]["S"])] = raw
-        unprocessed: dict[str, Any] = dict(response.get("UnprocessedKeys") or {})
-        pending = list(unprocessed.get(table.table_name(), {}).get("Keys", []))
-        if not pending:
-            break
-        runtime.current().sleep(0.02 * 2**attempt)
-    return [found[key] for key in ((k["pk"]["S"], k["sk"]["S"]) for k in keys) if key in found]
 
 
 def replace(current: Connection, updated: Connection, *, reset_authorization: bool) -> Connection:
@@ -319,7 +282,7 @@ def replace(current: Connection, updated: Connection, *, reset_authorization: bo
             return _name_taken(updated.name)
         return InvalidField("iclient_id", f"iClient {updated.iclient_id} does not exist")
 
-    _transact(items, explain)
+    table.transact(items, explain)
     stored = get(current.tenant, current.id)
     if stored is None:
         raise not_found(current.id)
@@ -341,7 +304,7 @@ def delete(current: Connection) -> None:
         _name_release(current),
         iclient_repository.usage_change(current.tenant, current.iclient_id, -1),
     ]
-    _transact(items, lambda codes: Conflict("the connection changed while this request ran; retry"))
+    table.transact(items, lambda codes: Conflict("the connection changed while this request ran; retry"))
 
 
 def _updated(response: Any) -> Connection:
@@ -360,19 +323,17 @@ def next_api_link_generation(tenant: str, connection_id: str) -> Connection:
 
 
 def _bump(tenant: str, connection_id: str, counter: str) -> Connection:
-    try:
-        response = table.client().update_item(
-            TableName=table.table_name(),
-            Key=item_key(tenant, connection_id),
-            UpdateExpression=f"ADD {counter} :one",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            raise not_found(connection_id) from None
-        raise
+    response = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(tenant, connection_id),
+        UpdateExpression=f"ADD {counter} :one",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    if response is None:
+        raise not_found(connection_id)
     return _updated(response)
 
 
@@ -427,39 +388,32 @@ def store_authorization(
             ":gen": auth_generation,
         }
     )
-    try:
-        response = table.client().update_item(
-            TableName=table.table_name(),
-            Key=item_key(connection.tenant, connection.id),
-            UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
-            ConditionExpression="attribute_exists(pk) AND auth_generation = :gen",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=table.marshal(values),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            return None
-        raise
-    return _updated(response)
+    response = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(connection.tenant, connection.id),
+        UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+        ConditionExpression="attribute_exists(pk) AND auth_generation = :gen",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=table.marshal(values),
+        ReturnValues="ALL_NEW",
+    )
+    return _updated(response) if response is not None else None
 
 
 def record_error(connection: Connection, *, auth_generation: int, code: str, message: str, now: str) -> None:
     """Note a failed authorization on the connection; skipped if the attempt was voided meanwhile."""
-    try:
-        table.client().update_item(
-            TableName=table.table_name(),
-            Key=item_key(connection.tenant, connection.id),
-            UpdateExpression="SET last_error = :error, updated_at = :now",
-            ConditionExpression="attribute_exists(pk) AND auth_generation = :gen",
-            ExpressionAttributeValues=table.marshal(
-                {
-                    ":error": {"code": code, "message": message, "at": now},
-                    ":now": now,
-                    ":gen": auth_generation,
-                }
-            ),
-        )
-    except ClientError as error:
-        if not table.is_conditional_failure(error):
-            raise
+    table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(connection.tenant, connection.id),
+        UpdateExpression="SET last_error = :error, updated_at = :now",
+        ConditionExpression="attribute_exists(pk) AND auth_generation = :gen",
+        ExpressionAttributeValues=table.marshal(
+            {
+                ":error": {"code": code, "message": message, "at": now},
+                ":now": now,
+                ":gen": auth_generation,
+            }
+        ),
+    )

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cartconnect import runtime
+from cartconnect import aws
 from cartconnect.adapters import table
 from cartconnect.adapters.connection_repository import SK_PREFIX
 from cartconnect.clock import from_iso
 from cartconnect.refresh_schedule import DUE_INDEX, due_bound, due_partition
 
-BATCH_GET_LIMIT = 100
+# The keys one read takes in a request: the scheduler pools due keys into batches of this many.
+BATCH_GET_LIMIT = table.BATCH_GET_LIMIT
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ def query_page(
     }
     if start_key:
         request["ExclusiveStartKey"] = start_key
-    response = table.client().query(**request)
+    with aws.translated():
+        response = table.client().query(**request)
     keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in response.get("Items", [])]
     return keys, response.get("LastEvaluatedKey") or None
 
@@ -51,35 +53,22 @@ def read(keys: list[dict[str, Any]]) -> list[DueConnection]:
     """The due fields of these connections (eventually consistent reads: the worker re-reads under
     its lease). Connections deleted since are skipped."""
     found: list[DueConnection] = []
-    for offset in range(0, len(keys), BATCH_GET_LIMIT):
-        pending: list[Any] = keys[offset : offset + BATCH_GET_LIMIT]
-        for attempt in range(8):
-            response = table.client().batch_get_item(
-                RequestItems={
-                    table.table_name(): {
-                        "Keys": pending,
-                        "ProjectionExpression": "pk, sk, token_version, #status, refresh_due_at",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                    }
-                }
+    items = table.batch_get(
+        keys,
+        ProjectionExpression="pk, sk, token_version, #status, refresh_due_at",
+        ExpressionAttributeNames={"#status": "status"},
+    )
+    for item in items:
+        if not str(item.get("sk", "")).startswith(SK_PREFIX) or "status" not in item:
+            continue
+        due = item.get("refresh_due_at")
+        found.append(
+            DueConnection(
+                tenant=table.tenant_of(str(item["pk"])),
+                connection_id=str(item["sk"]).removeprefix(SK_PREFIX),
+                token_version=int(item.get("token_version", 0)),
+                status=str(item.get("status", "")),
+                refresh_due_at=from_iso(due) if due else None,
             )
-            for raw in response.get("Responses", {}).get(table.table_name(), []):
-                item = table.unmarshal(raw)
-                if not str(item.get("sk", "")).startswith(SK_PREFIX) or "status" not in item:
-                    continue
-                due = item.get("refresh_due_at")
-                found.append(
-                    DueConnection(
-                        tenant=table.tenant_of(str(item["pk"])),
-                        connection_id=str(item["sk"]).removeprefix(SK_PREFIX),
-                        token_version=int(item.get("token_version", 0)),
-                        status=str(item.get("status", "")),
-                        refresh_due_at=from_iso(due) if due else None,
-                    )
-                )
-            unprocessed: dict[str, Any] = dict(response.get("UnprocessedKeys") or {})
-            pending = list(unprocessed.get(table.table_name(), {}).get("Keys", []))
-            if not pending:
-                break
-            runtime.current().sleep(min(0.05 * 2**attempt, 1.0))
+        )
     return found

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from cartconnect import aws
 from cartconnect.adapters import table
 from cartconnect.clock import from_iso, to_iso
 from cartconnect.domain.iclient import IClient, SecretVersion
@@ -59,17 +58,19 @@ def not_found(iclient_id: str) -> NotFound:
 
 
 def insert(iclient: IClient) -> None:
-    table.client().put_item(
-        TableName=table.table_name(),
-        Item=table.marshal(_to_item(iclient)),
-        ConditionExpression="attribute_not_exists(pk)",
-    )
+    with aws.translated():
+        table.client().put_item(
+            TableName=table.table_name(),
+            Item=table.marshal(_to_item(iclient)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
 
 def get(tenant: str, iclient_id: str) -> IClient | None:
-    response = table.client().get_item(
-        TableName=table.table_name(), Key=item_key(tenant, iclient_id), ConsistentRead=True
-    )
+    with aws.translated():
+        response = table.client().get_item(
+            TableName=table.table_name(), Key=item_key(tenant, iclient_id), ConsistentRead=True
+        )
     raw = response.get("Item")
     return _from_item(table.unmarshal(raw)) if raw else None
 
@@ -85,7 +86,8 @@ def list_page(tenant: str, *, limit: int, cursor: str | None) -> tuple[list[ICli
     start = table.decode_cursor(cursor, pk=pk, sk_prefix=SK_PREFIX)
     if start:
         request["ExclusiveStartKey"] = start
-    response = table.client().query(**request)
+    with aws.translated():
+        response = table.client().query(**request)
     items = [_from_item(table.unmarshal(raw)) for raw in response.get("Items", [])]
     return items, table.encode_cursor(response.get("LastEvaluatedKey"))
 
@@ -103,42 +105,38 @@ def update(
     if secret_version_was is not None:
         condition += " AND secret_version = :secret_version_was"
         values[":secret_version_was"] = {"S": secret_version_was}
-    try:
-        response = table.client().update_item(
-            TableName=table.table_name(),
-            Key=item_key(tenant, iclient_id),
-            UpdateExpression=f"SET {assignments}",
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as error:
-        if not table.is_conditional_failure(error):
-            raise
+    response = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(tenant, iclient_id),
+        UpdateExpression=f"SET {assignments}",
+        ConditionExpression=condition,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+        ReturnValues="ALL_NEW",
+    )
+    if response is None:
         if secret_version_was is not None and get(tenant, iclient_id) is not None:
             return None
-        raise not_found(iclient_id) from None
+        raise not_found(iclient_id)
     return _from_item(table.unmarshal(response["Attributes"]))
 
 
 def delete_unused(tenant: str, iclient_id: str) -> IClient:
     """Delete only while no connection uses it; the counter is kept by the connection transactions."""
-    try:
-        response = table.client().delete_item(
-            TableName=table.table_name(),
-            Key=item_key(tenant, iclient_id),
-            ConditionExpression="attribute_exists(pk) AND connection_count = :zero",
-            ExpressionAttributeValues={":zero": {"N": "0"}},
-            ReturnValues="ALL_OLD",
-        )
-    except ClientError as error:
-        if not table.is_conditional_failure(error):
-            raise
+    response = table.conditional(
+        table.client().delete_item,
+        TableName=table.table_name(),
+        Key=item_key(tenant, iclient_id),
+        ConditionExpression="attribute_exists(pk) AND connection_count = :zero",
+        ExpressionAttributeValues={":zero": {"N": "0"}},
+        ReturnValues="ALL_OLD",
+    )
+    if response is None:
         current = get(tenant, iclient_id)
         if current is None:
-            raise not_found(iclient_id) from None
-        raise in_use(current) from None
+            raise not_found(iclient_id)
+        raise in_use(current)
     return _from_item(table.unmarshal(response["Attributes"]))
 
 

@@ -1,4 +1,5 @@
-"""The refresh queue (SQS): the scheduler sends due connections, the worker receives them."""
+"""The refresh queue (SQS): the scheduler sends due connections, the worker receives them. SQS's
+failures leave here as AwsCallFailed."""
 
 from __future__ import annotations
 
@@ -64,13 +65,14 @@ def send(messages: Sequence[RefreshMessage], *, delay_seconds: int = 0) -> int:
     for offset in range(0, len(messages), BATCH_SIZE):
         entries = {uuid.uuid4().hex: message for message in messages[offset : offset + BATCH_SIZE]}
         for attempt in range(_SEND_ATTEMPTS):
-            response = _client().send_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": entry_id, "MessageBody": m.to_json(), "DelaySeconds": delay_seconds}
-                    for entry_id, m in entries.items()
-                ],
-            )
+            with aws.translated():
+                response = _client().send_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": entry_id, "MessageBody": m.to_json(), "DelaySeconds": delay_seconds}
+                        for entry_id, m in entries.items()
+                    ],
+                )
             sent += len(response.get("Successful", []))
             failed = {item["Id"] for item in response.get("Failed", [])}
             entries = {entry_id: m for entry_id, m in entries.items() if entry_id in failed}
@@ -84,8 +86,9 @@ def send(messages: Sequence[RefreshMessage], *, delay_seconds: int = 0) -> int:
 
 def delay(receipt_handle: str, seconds: float) -> None:
     """Keep a received message invisible for `seconds` (its next delivery is a retry)."""
-    _client().change_message_visibility(
-        QueueUrl=_queue_url(),
-        ReceiptHandle=receipt_handle,
-        VisibilityTimeout=max(0, min(MAX_VISIBILITY_SECONDS, round(seconds))),
-    )
+    with aws.translated():
+        _client().change_message_visibility(
+            QueueUrl=_queue_url(),
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(MAX_VISIBILITY_SECONDS, round(seconds))),
+        )

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from cartconnect import aws
 from cartconnect.adapters import table
 from cartconnect.adapters.connection_repository import (
     from_item,
@@ -53,9 +52,10 @@ def _sealed(item: table.Item) -> bytes | None:
 
 def read_with_tokens(tenant: str, connection_id: str) -> tuple[Connection, bytes | None] | None:
     """The connection and its sealed tokens (strongly consistent), or None if it does not exist."""
-    response = table.client().get_item(
-        TableName=table.table_name(), Key=item_key(tenant, connection_id), ConsistentRead=True
-    )
+    with aws.translated():
+        response = table.client().get_item(
+            TableName=table.table_name(), Key=item_key(tenant, connection_id), ConsistentRead=True
+        )
     raw = response.get("Item")
     if not raw:
         return None
@@ -68,26 +68,22 @@ def acquire_lease(
 ) -> LeaseAttempt:
     """Take the refresh lease if nobody holds it or the holder's lease has expired."""
     now_ms = epoch_ms(now)
-    try:
-        response = table.client().update_item(
-            TableName=table.table_name(),
-            Key=item_key(tenant, connection_id),
-            UpdateExpression="SET lease_owner = :owner, lease_expires_at = :expires",
-            ConditionExpression=(
-                "attribute_exists(pk) AND (attribute_not_exists(lease_owner) OR lease_expires_at < :now)"
-            ),
-            ExpressionAttributeValues=table.marshal(
-                {":owner": owner, ":expires": now_ms + int(seconds * 1000), ":now": now_ms}
-            ),
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as error:
-        if not table.is_conditional_failure(error):
-            raise
-        failed: dict[str, Any] = dict(error.response)
-        old: dict[str, Any] | None = failed.get("Item")
-        return LeaseAttempt(from_item(table.unmarshal(old)) if old else None, acquired=False)
+    response, current = table.conditional_or_current(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(tenant, connection_id),
+        UpdateExpression="SET lease_owner = :owner, lease_expires_at = :expires",
+        ConditionExpression=(
+            "attribute_exists(pk) AND (attribute_not_exists(lease_owner) OR lease_expires_at < :now)"
+        ),
+        ExpressionAttributeValues=table.marshal(
+            {":owner": owner, ":expires": now_ms + int(seconds * 1000), ":now": now_ms}
+        ),
+        ReturnValues="ALL_NEW",
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+    if response is None:
+        return LeaseAttempt(from_item(current) if current else None, acquired=False)
     item = table.unmarshal(response["Attributes"])
     return LeaseAttempt(from_item(item), acquired=True, sealed_tokens=_sealed(item))
 
@@ -95,19 +91,15 @@ def acquire_lease(
 def release_lease(tenant: str, connection_id: str, *, owner: str) -> bool:
     """Give the lease back, only if it is still ours (False: it expired and someone else took it, or
     the connection is gone)."""
-    try:
-        table.client().update_item(
-            TableName=table.table_name(),
-            Key=item_key(tenant, connection_id),
-            UpdateExpression=f"REMOVE {LEASE_ATTRIBUTES}",
-            ConditionExpression=_OWNED,
-            ExpressionAttributeValues=table.marshal({":owner": owner}),
-        )
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            return False
-        raise
-    return True
+    released = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(tenant, connection_id),
+        UpdateExpression=f"REMOVE {LEASE_ATTRIBUTES}",
+        ConditionExpression=_OWNED,
+        ExpressionAttributeValues=table.marshal({":owner": owner}),
+    )
+    return released is not None
 
 
 def _fenced_update(
@@ -120,7 +112,7 @@ def _fenced_update(
     names: dict[str, str] | None = None,
 ) -> Connection | None:
     """One fenced UpdateItem that also releases the lease. None when the fence refused it; other
-    errors (throttling, a network failure) propagate so the caller can retry."""
+    failures (throttling, a network failure) raise AwsCallFailed so the caller can retry."""
     values = {**values, ":version": connection.token_version, ":owner": owner}
     expression = f"SET {', '.join(assignments)} REMOVE {', '.join([*removals, LEASE_ATTRIBUTES])}"
     request: dict[str, Any] = {
@@ -133,13 +125,8 @@ def _fenced_update(
     }
     if names:
         request["ExpressionAttributeNames"] = names
-    try:
-        response = table.client().update_item(**request)
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            return None
-        raise
-    return from_item(table.unmarshal(response["Attributes"]))
+    response = table.conditional(table.client().update_item, **request)
+    return from_item(table.unmarshal(response["Attributes"])) if response is not None else None
 
 
 def store_refreshed(
@@ -228,18 +215,12 @@ def record_test(tenant: str, connection_id: str, result: LastTest) -> bool:
         "detail": result.detail,
         "store_name": result.store_name,
     }
-    try:
-        table.client().update_item(
-            TableName=table.table_name(),
-            Key=item_key(tenant, connection_id),
-            UpdateExpression="SET last_test = :test",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=table.marshal(
-                {":test": {k: v for k, v in value.items() if v is not None}}
-            ),
-        )
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            return False
-        raise
-    return True
+    recorded = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(tenant, connection_id),
+        UpdateExpression="SET last_test = :test",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues=table.marshal({":test": {k: v for k, v in value.items() if v is not None}}),
+    )
+    return recorded is not None

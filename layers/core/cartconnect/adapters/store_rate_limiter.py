@@ -22,8 +22,7 @@ import math
 import threading
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from cartconnect import aws
 from cartconnect.adapters import table
 from cartconnect.domain.store_limits import StoreLimits
 from cartconnect.settings import get_settings
@@ -91,57 +90,52 @@ def _not_blocked() -> str:
 
 def _spend_in_window(host: str, window: int, now: float, now_ms: int) -> tuple[bool, dict[str, Any]]:
     cap_budget = window_budget(_cap())
-    try:
-        response = table.client().update_item(
-            TableName=table.table_name(),
-            Key=_key(host),
-            UpdateExpression="ADD calls :one SET #ttl = :ttl",
-            ConditionExpression=(
-                f"#window = :window AND {_not_blocked()} AND calls < :cap_budget AND "
-                "((attribute_exists(budget) AND calls < budget) OR "
-                "(attribute_not_exists(budget) AND calls < :unknown_budget))"
-            ),
-            ExpressionAttributeNames={"#window": "window", "#ttl": "ttl"},
-            ExpressionAttributeValues=table.marshal(
-                {
-                    ":one": 1,
-                    ":window": window,
-                    ":now_ms": now_ms,
-                    ":cap_budget": cap_budget,
-                    ":unknown_budget": window_budget(min(UNKNOWN_LIMIT, _cap())),
-                    ":ttl": int(now) + _FORGET_AFTER_SECONDS,
-                }
-            ),
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            old: dict[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
-            return False, table.unmarshal(old)
-        raise
+    response, current = table.conditional_or_current(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=_key(host),
+        UpdateExpression="ADD calls :one SET #ttl = :ttl",
+        ConditionExpression=(
+            f"#window = :window AND {_not_blocked()} AND calls < :cap_budget AND "
+            "((attribute_exists(budget) AND calls < budget) OR "
+            "(attribute_not_exists(budget) AND calls < :unknown_budget))"
+        ),
+        ExpressionAttributeNames={"#window": "window", "#ttl": "ttl"},
+        ExpressionAttributeValues=table.marshal(
+            {
+                ":one": 1,
+                ":window": window,
+                ":now_ms": now_ms,
+                ":cap_budget": cap_budget,
+                ":unknown_budget": window_budget(min(UNKNOWN_LIMIT, _cap())),
+                ":ttl": int(now) + _FORGET_AFTER_SECONDS,
+            }
+        ),
+        ReturnValues="ALL_NEW",
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+    if response is None:
+        return False, current or {}
     _remember(host, table.unmarshal(response["Attributes"]))
     return True, {}
 
 
 def _open_window(host: str, window: int, now: float, now_ms: int) -> bool:
     """Start `window` with this call, unless someone already did (or a 429 blocks the store)."""
-    try:
-        response = table.client().update_item(
-            TableName=table.table_name(),
-            Key=_key(host),
-            UpdateExpression="SET #window = :window, calls = :one, #ttl = :ttl",
-            ConditionExpression=f"(attribute_not_exists(#window) OR #window < :window) AND {_not_blocked()}",
-            ExpressionAttributeNames={"#window": "window", "#ttl": "ttl"},
-            ExpressionAttributeValues=table.marshal(
-                {":one": 1, ":window": window, ":now_ms": now_ms, ":ttl": int(now) + _FORGET_AFTER_SECONDS}
-            ),
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as error:
-        if table.is_conditional_failure(error):
-            return False
-        raise
+    response = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=_key(host),
+        UpdateExpression="SET #window = :window, calls = :one, #ttl = :ttl",
+        ConditionExpression=f"(attribute_not_exists(#window) OR #window < :window) AND {_not_blocked()}",
+        ExpressionAttributeNames={"#window": "window", "#ttl": "ttl"},
+        ExpressionAttributeValues=table.marshal(
+            {":one": 1, ":window": window, ":now_ms": now_ms, ":ttl": int(now) + _FORGET_AFTER_SECONDS}
+        ),
+        ReturnValues="ALL_NEW",
+    )
+    if response is None:
+        return False
     _remember(host, table.unmarshal(response["Attributes"]))
     return True
 
@@ -160,25 +154,23 @@ def learn_limit(host: str, allowed: int, *, now: float) -> None:
     with _known_lock:
         if _known.get(host.lower()) == allowed:
             return
-    try:
-        table.client().update_item(
-            TableName=table.table_name(),
-            Key=_key(host),
-            UpdateExpression="SET allowed = :allowed, budget = :budget, learned_at = :now_ms, #ttl = :ttl",
-            ConditionExpression="attribute_not_exists(allowed) OR allowed <> :allowed",
-            ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues=table.marshal(
-                {
-                    ":allowed": allowed,
-                    ":budget": window_budget(allowed),
-                    ":now_ms": int(now * 1000),
-                    ":ttl": int(now) + _FORGET_AFTER_SECONDS,
-                }
-            ),
-        )
-    except ClientError as error:
-        if not table.is_conditional_failure(error):  # already known: nothing to change
-            raise
+    # A refused condition: already known, nothing to change.
+    table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=_key(host),
+        UpdateExpression="SET allowed = :allowed, budget = :budget, learned_at = :now_ms, #ttl = :ttl",
+        ConditionExpression="attribute_not_exists(allowed) OR allowed <> :allowed",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues=table.marshal(
+            {
+                ":allowed": allowed,
+                ":budget": window_budget(allowed),
+                ":now_ms": int(now * 1000),
+                ":ttl": int(now) + _FORGET_AFTER_SECONDS,
+            }
+        ),
+    )
     with _known_lock:
         _known[host.lower()] = allowed
 
@@ -187,31 +179,31 @@ def block(host: str, *, retry_after_seconds: float | None, now: float) -> None:
     """A 429 from the store: nobody calls it before its Retry-After has passed, plus a margin."""
     wait = retry_after_seconds if retry_after_seconds is not None else DEFAULT_BLOCK_SECONDS
     until_ms = int((now + wait + RETRY_AFTER_MARGIN_SECONDS) * 1000)
-    try:
-        table.client().update_item(
-            TableName=table.table_name(),
-            Key=_key(host),
-            UpdateExpression="SET blocked_until = :until, last_rate_limited_at = :now_ms, #ttl = :ttl",
-            ConditionExpression="attribute_not_exists(blocked_until) OR blocked_until < :until",
-            ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues=table.marshal(
-                {":until": until_ms, ":now_ms": int(now * 1000), ":ttl": int(now) + _FORGET_AFTER_SECONDS}
-            ),
-        )
-    except ClientError as error:
-        if not table.is_conditional_failure(error):
-            raise
+    blocked = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=_key(host),
+        UpdateExpression="SET blocked_until = :until, last_rate_limited_at = :now_ms, #ttl = :ttl",
+        ConditionExpression="attribute_not_exists(blocked_until) OR blocked_until < :until",
+        ExpressionAttributeNames={"#ttl": "ttl"},
+        ExpressionAttributeValues=table.marshal(
+            {":until": until_ms, ":now_ms": int(now * 1000), ":ttl": int(now) + _FORGET_AFTER_SECONDS}
+        ),
+    )
+    if blocked is None:
         # A later block is already in place: keep it, and note this 429 all the same (429s are rare).
-        table.client().update_item(
-            TableName=table.table_name(),
-            Key=_key(host),
-            UpdateExpression="SET last_rate_limited_at = :now_ms",
-            ExpressionAttributeValues=table.marshal({":now_ms": int(now * 1000)}),
-        )
+        with aws.translated():
+            table.client().update_item(
+                TableName=table.table_name(),
+                Key=_key(host),
+                UpdateExpression="SET last_rate_limited_at = :now_ms",
+                ExpressionAttributeValues=table.marshal({":now_ms": int(now * 1000)}),
+            )
 
 
 def limits(host: str) -> StoreLimits:
-    response = table.client().get_item(TableName=table.table_name(), Key=_key(host))
+    with aws.translated():
+        response = table.client().get_item(TableName=table.table_name(), Key=_key(host))
     item = table.unmarshal(response.get("Item") or {})
 
     def number(name: str) -> int | None:

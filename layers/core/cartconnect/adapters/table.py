@@ -14,14 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from botocore.exceptions import ClientError
 
-from cartconnect import aws
+from cartconnect import aws, runtime
 from cartconnect.errors import InvalidField
 from cartconnect.settings import get_settings
 
@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# BatchGetItem takes at most this many keys; unprocessed ones are asked for again this many times.
+BATCH_GET_LIMIT = 100
+BATCH_GET_ATTEMPTS = 8
+TRANSACTION_CONFLICT_ATTEMPTS = 5
 
 
 def table_name() -> str:
@@ -36,7 +43,8 @@ def table_name() -> str:
 
 
 def client() -> DynamoDBClient:
-    return aws.dynamodb()
+    with aws.translated():  # creating the client can fail too (a missing region)
+        return aws.dynamodb()
 
 
 def tenant_pk(tenant: str) -> str:
@@ -70,6 +78,70 @@ def cancellation_codes(error: ClientError) -> list[str]:
         return []
     reasons = error.response.get("CancellationReasons") or []
     return [str(reason.get("Code", "None")) for reason in reasons]
+
+
+def conditional(call: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+    """A conditional write (`call` is the client's put_item, update_item or delete_item): its
+    response, or None when its condition failed. Any other failure is AwsCallFailed."""
+    response, _ = conditional_or_current(call, *args, **kwargs)
+    return response
+
+
+def conditional_or_current(
+    call: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+) -> tuple[R | None, Item | None]:
+    """`conditional`, and when the condition failed, the item as it stood (for a request with
+    ReturnValuesOnConditionCheckFailure=ALL_OLD; None when there was no item): (response, None)
+    or (None, item)."""
+    with aws.translated():
+        try:
+            return call(*args, **kwargs), None
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            failed: dict[str, Any] = dict(error.response)
+            old: dict[str, Any] | None = failed.get("Item")
+            return None, unmarshal(old) if old else None
+
+
+def batch_get(keys: Sequence[dict[str, Any]], **options: Any) -> list[Item]:
+    """The items of `keys` (BatchGetItem, 100 keys a request), in the order of `keys`; missing items
+    are skipped. `options` go with each request's keys (ConsistentRead, ProjectionExpression,
+    which must keep pk and sk, ExpressionAttributeNames). Unprocessed keys are asked for again with
+    a capped backoff, BATCH_GET_ATTEMPTS times in all; any still unprocessed then are left out."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for offset in range(0, len(keys), BATCH_GET_LIMIT):
+        pending: list[Any] = list(keys[offset : offset + BATCH_GET_LIMIT])
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            request: Any = {"Keys": pending, **options}
+            with aws.translated():
+                response = client().batch_get_item(RequestItems={table_name(): request})
+            for raw in response.get("Responses", {}).get(table_name(), []):
+                found[(raw["pk"]["S"], raw["sk"]["S"])] = raw
+            unprocessed: dict[str, Any] = dict(response.get("UnprocessedKeys") or {})
+            pending = list(unprocessed.get(table_name(), {}).get("Keys", []))
+            if not pending or attempt + 1 == BATCH_GET_ATTEMPTS:
+                break
+            runtime.current().sleep(min(0.05 * 2**attempt, 1.0))
+    ordered = (found.get((wanted["pk"]["S"], wanted["sk"]["S"])) for wanted in keys)
+    return [unmarshal(raw) for raw in ordered if raw is not None]
+
+
+def transact(items: list[dict[str, Any]], explain: Callable[[list[str]], Exception]) -> None:
+    """One TransactWriteItems: a failed condition raises explain(the per-item codes, in request
+    order), a transaction conflict is retried; any other failure is AwsCallFailed."""
+    for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
+        with aws.translated():
+            try:
+                client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+                return
+            except ClientError as error:
+                codes = cancellation_codes(error)
+                if "ConditionalCheckFailed" in codes:
+                    raise explain(codes) from None
+                if "TransactionConflict" not in codes or attempt + 1 == TRANSACTION_CONFLICT_ATTEMPTS:
+                    raise
+        runtime.current().sleep(0.02 * 2**attempt)
 
 
 def encode_cursor(last_key: dict[str, Any] | None) -> str | None:

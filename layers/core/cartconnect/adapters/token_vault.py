@@ -1,11 +1,15 @@
 """Sealed tokens: a connection's access and refresh token, sealed on its item with the tenant and
-connection id as authenticated data, so a sealed blob only opens on its own item."""
+connection id as authenticated data, so a sealed blob only opens on its own item.
+
+Tokens that never open here raise SealedTokenError; a KMS failure that may pass (throttling, an
+outage) raises AwsCallFailed, which no caller may take for damaged tokens."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from cartconnect import aws
 from cartconnect.adapters.envelope import Envelope, SealedError
 
 _envelope = Envelope("token-sealing")
@@ -30,12 +34,15 @@ def _associated_data(tenant: str, connection_id: str) -> bytes:
 
 def seal(tenant: str, connection_id: str, tokens: Tokens) -> bytes:
     payload = json.dumps({"a": tokens.access_token, "r": tokens.refresh_token}, separators=(",", ":"))
-    return _envelope.seal(payload.encode(), _associated_data(tenant, connection_id))
+    with aws.translated():
+        return _envelope.seal(payload.encode(), _associated_data(tenant, connection_id))
 
 
 def unseal(tenant: str, connection_id: str, blob: bytes) -> Tokens:
     try:
-        values = json.loads(_envelope.open(blob, _associated_data(tenant, connection_id)))
+        with aws.translated():
+            opened = _envelope.open(blob, _associated_data(tenant, connection_id))
+        values = json.loads(opened)
         return Tokens(access_token=values["a"], refresh_token=values["r"])
     except SealedError as error:
         raise SealedTokenError(str(error)) from None

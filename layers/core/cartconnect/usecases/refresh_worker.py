@@ -9,11 +9,9 @@ failure of the connection and must not push it towards the dead-letter queue.
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from cartconnect.adapters import refresh_queue
 from cartconnect.adapters.refresh_queue import RefreshMessage
-from cartconnect.observability import add_metric, logger
+from cartconnect.observability import count, logger
 from cartconnect.usecases import token_refresh
 from cartconnect.usecases.token_refresh import Outcome, RefreshResult
 
@@ -38,7 +36,7 @@ def handle(body: str, *, receipt_handle: str, deadline: float) -> RefreshResult 
     except ValueError:
         # Not something the scheduler sent: retrying cannot fix it.
         logger.error("malformed refresh message dropped")
-        add_metric("MalformedRefreshMessages", MetricUnit.Count, 1)
+        count("MalformedRefreshMessages")
         return None
     result = token_refresh.refresh(
         message.tenant, message.connection_id, expected_version=message.token_version, deadline=deadline

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from cartconnect import clock, runtime
 from cartconnect.adapters import store_rate_limiter
+from cartconnect.errors import AwsCallFailed
 from cartconnect.observability import logger, milliseconds
 from cartconnect.provider.americommerce import DEFAULT_TIMEOUT, AmeriCommerceClient, StoreAnswer
 from cartconnect.refresh_policy import wait_fits
@@ -68,7 +67,7 @@ def learning(host: str) -> Callable[[StoreAnswer], None]:
                 store_rate_limiter.learn_limit(host, answer.call_limit.allowed, now=now)
             if answer.status_code == 429:
                 store_rate_limiter.block(host, retry_after_seconds=answer.retry_after_seconds, now=now)
-        except (ClientError, BotoCoreError):
+        except AwsCallFailed:
             logger.warning("the store's call budget was not updated", extra={"store_host": host})
 
     return heard

@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from cartconnect import clock, hosts, runtime
 from cartconnect.adapters import (
     events,
@@ -38,6 +36,7 @@ from cartconnect.adapters import (
 )
 from cartconnect.domain.connection import Connection, ConnectionStatus
 from cartconnect.domain.tokens import TokenSet
+from cartconnect.errors import AwsCallFailed
 from cartconnect.observability import count, logger, refresh_outcomes
 from cartconnect.provider.errors import ProviderError
 from cartconnect.refresh_policy import (
@@ -187,7 +186,7 @@ def refresh(
         if not lease.released:
             try:
                 refresh_repository.release_lease(tenant, connection_id, owner=owner)
-            except (ClientError, BotoCoreError):
+            except AwsCallFailed:
                 # It expires by itself within LEASE_SECONDS.
                 logger.warning("lease release failed", extra={"connection_id": connection_id})
 
@@ -330,17 +329,13 @@ def _before_attempt(host: str, deadline: float, last: Failure | None, attempt: i
 
 
 def _retrying_write(what: str, connection_id: str, write: Callable[[], T]) -> T:
-    """Run a fenced write, retrying transient AWS errors with backoff (a refused fence is a result,
-    not an error: the write returns None)."""
+    """Run a fenced write, retrying any failed AWS call (AwsCallFailed) with backoff (a refused fence
+    is a result, not an error: the write returns None)."""
     for attempt in range(1, PERSIST_ATTEMPTS + 1):
         try:
             return write()
-        except (ClientError, BotoCoreError) as error:
-            code = (
-                str(error.response.get("Error", {}).get("Code"))
-                if isinstance(error, ClientError)
-                else type(error).__name__
-            )
+        except AwsCallFailed as error:
+            code = error.code
             if attempt == PERSIST_ATTEMPTS:
                 logger.error(
                     f"{what} failed after {attempt} attempts",
@@ -368,7 +363,7 @@ def _persist(lease: _Lease, tokens: TokenSet, issued_at: datetime, attempts: int
 
     try:
         stored = _retrying_write("storing refreshed tokens", connection.id, write)
-    except (ClientError, BotoCoreError):
+    except AwsCallFailed:
         count("RefreshedTokensNotStored")
         raise
     if stored is None:
