@@ -187,7 +187,7 @@ def decode_cursor(
 # boto3.dynamodb.types' TypeSerializer and TypeDeserializer, ported: importing that module runs
 # boto3/__init__, which imports s3transfer (~90 ms of every cold start), and nothing else here needs
 # boto3 (the clients come from botocore). Same conversions, same order of checks, same errors;
-# tests/unit/test_table_attribute_values.py holds them against boto3's.
+# tests/unit/adapters/test_table.py holds them against boto3's.
 
 _DYNAMODB_CONTEXT = Context(
     Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]

@@ -19,7 +19,7 @@ from cartconnect.process import reset_process_state
 from cartconnect_dev import cli
 from cartconnect_dev.gateway.functions import LambdaContext, import_from_path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "docs" / "openapi.json"
 
 

@@ -16,7 +16,7 @@ from cartconnect.process import reset_process_state
 from cartconnect_dev import cli
 from cartconnect_dev.gateway.functions import import_from_path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TICKET = "ab" * 32
 
 
