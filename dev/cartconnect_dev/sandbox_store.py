@@ -10,8 +10,13 @@ Endpoints (store side):
     POST /api/oauth/access_token                             {client_id, auth_id, signature}
     POST /api/oauth/refresh                                  {client_id, refresh_token, signature}
     GET  /api/v1/stores                                      X-AC-Auth-Token; X-AC-Call-Limit; 429
+    GET  /api/v1/{resource}?page&count                       {total_count, {resource}: [...], next_page,
+                                                             previous_page}; every API_RESOURCES name
+    GET/PUT/DELETE /api/v1/{products|customers}/{id}         one record; PUT merges the body's fields
+    POST /api/v1/{products|customers}                        creates from a JSON object
 Admin (sandbox only):
     GET/POST /_sandbox/config   POST /_sandbox/reset   POST /_sandbox/apps {client_id, client_secret}
+    GET /_sandbox/calls         when each accepted /api/v1 call came (time.monotonic), and the counters
 
 It answers only requests addressed to its names (127.0.0.1, localhost or [::1] with its port, and
 `host_names`; 421 otherwise, against DNS rebinding), and its admin endpoints refuse browsers.
@@ -32,7 +37,19 @@ Decisions the provider's docs leave open:
 - A "naive" `expires` is the store's local wall clock (UTC-06:00) without a zone.
 - Fault switches on the token endpoints answer before any verification (nothing is consumed).
 - /_sandbox/reset restores default faults and forgets grants, tokens, counters and captured
-  requests, but keeps registered apps.
+  requests, but keeps registered apps; the records go back to the seed (25 products, 12 customers).
+- REST records: `products` and `customers` hold records (seeded the same on every start); the other
+  resources list nothing. Reads need one of the resource's scopes (API_RESOURCES), writes its write
+  scope (API_WRITE_SCOPES: `catalog`, `people`). Lists are by id; `count` defaults to 100 and is
+  capped at 200; a `page` past the last is 404 (page 1 of an empty list is not); `next_page` and
+  `previous_page` are absolute URLs on the store's base URL. A create must carry a non-empty string
+  `item_name` (products) or `email` (customers), else 409 naming it (the OpenAPI description lists
+  more required product fields; the sandbox asks only for the name); the store assigns the integer
+  `id`. Create, update and read answer 200 with the record and delete 200 with an empty body, as
+  the OpenAPI description says (no 201 or 204). PUT merges the fields given (it may not blank a
+  required one: 409). An unknown id is 404; a method a path does not take is 405.
+- Every /api/v1 call counts against the call limit (reads, writes, and answers 401/403/404 too) before
+  anything else is checked; only the accepted ones (not 429) fill the window and `api_call_times()`.
 """
 
 from __future__ import annotations
@@ -89,7 +106,8 @@ class Faults:
     expires_format: Literal["z", "offset", "naive", "absent", "garbage"] = "z"
     error_style: Literal["americommerce", "oauth"] = "americommerce"  # token-endpoint error fields
     error_encoding: Literal["json", "form"] = "json"  # token-endpoint error body encoding
-    api_call_limit: int = 50  # /api/v1 calls allowed per window (sliding), per store: 5, 10, 20 or 50
+    # /api/v1 calls (reads and writes, whatever their answer) allowed per window (sliding): the plans' values
+    api_call_limit: Literal[5, 10, 20, 50] = 50
     # GET /api/v1/stores: the OpenAPI description's list ({"total_count", "stores": [...]}) or the stores
     # page's bare object (docs/provider.md, "Testing a connection")
     stores_shape: Literal["list", "object"] = "list"
@@ -164,6 +182,71 @@ API_RESOURCES: dict[str, frozenset[str]] = {
     "email_templates": frozenset({"email"}),
 }
 
+# The resources that hold records (the others list nothing and have no items): the scope that allows
+# writing each (it also allows reading: API_RESOURCES) and the fields a create must carry.
+API_WRITE_SCOPES: dict[str, str] = {"products": "catalog", "customers": "people"}
+API_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {"products": ("item_name",), "customers": ("email",)}
+SEED_COUNTS: dict[str, int] = {"products": 25, "customers": 12}
+DEFAULT_PAGE_COUNT = 100
+MAX_PAGE_COUNT = 200
+_SEED_TIME = "2024-01-02T03:04:05.0000000Z"
+_FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Radia", "Ken")
+_LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Backus", "Perlman")
+
+
+def _seed_product(n: int) -> dict[str, Any]:
+    return {
+        "id": n,
+        "item_number": f"SBX-{n:04d}",
+        "item_name": f"Sandbox Product {n:02d}",
+        "manufacturer_id": 0,
+        "primary_category_id": 1 + n % 3,
+        "product_status_id": 1,
+        "short_description": f"The sandbox's product number {n}",
+        "cost": round(n * 1.5, 2),
+        "price": round(n * 3.25, 2),
+        "retail": round(n * 4.0, 2),
+        "weight": round(0.25 * n, 2),
+        "weight_unit": "LB",
+        "quantity_on_hand": 10 * n,
+        "is_hidden": False,
+        "created_at": _SEED_TIME,
+        "updated_at": _SEED_TIME,
+    }
+
+
+def _seed_customer(n: int) -> dict[str, Any]:
+    first, last = _FIRST_NAMES[(n - 1) % len(_FIRST_NAMES)], _LAST_NAMES[(n - 1) % len(_LAST_NAMES)]
+    return {
+        "id": n,
+        "customer_number": f"C{n:04d}",
+        "first_name": first,
+        "last_name": last,
+        "email": f"customer{n:02d}@sandbox.example.test",
+        "phone_number": f"555-01{n:02d}",
+        "company": "",
+        "customer_type_id": 0,
+        "store_id": 1,
+        "is_no_tax_customer": False,
+        "registered_at": _SEED_TIME,
+        "created_at": _SEED_TIME,
+        "updated_at": _SEED_TIME,
+    }
+
+
+def seed_records() -> dict[str, dict[int, dict[str, Any]]]:
+    """The records every store starts with (and gets back on reset): the same on every call."""
+    makers = {"products": _seed_product, "customers": _seed_customer}
+    return {
+        resource: {n: makers[resource](n) for n in range(1, SEED_COUNTS[resource] + 1)}
+        for resource in API_WRITE_SCOPES
+    }
+
+
+def _now_stamp() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}0Z"
+
 
 def _error_body(status: int, message: str, details: str) -> dict[str, Any]:
     return {"status_code": status, "message": message, "details": details}
@@ -237,7 +320,9 @@ class SandboxStore:
             self._refresh_index: dict[str, str] = {}  # refresh token -> grant id
             self._access: dict[str, AccessToken] = {}
             self._calls: Counter[str] = Counter()
-            self._api_calls: deque[float] = deque()
+            self._api_calls: deque[float] = deque()  # the window's accepted calls (monotonic)
+            self._api_accepted: list[float] = []  # every accepted /api/v1 call since reset (monotonic)
+            self._records = seed_records()
             self._captured: list[CapturedRequest] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -355,6 +440,22 @@ class SandboxStore:
                 return False
             self._grants[grant_id].revoked = True
             return True
+
+    def api_call_times(self) -> list[float]:
+        """When each /api/v1 call the store accepted (served, not 429) since start or reset arrived,
+        oldest first, in `time.monotonic()` seconds (the clock the call limit uses)."""
+        with self._lock:
+            return list(self._api_accepted)
+
+    def max_api_calls_within(self, seconds: float | None = None) -> int:
+        """The most accepted /api/v1 calls in any span of `seconds` (default: the call window)."""
+        span = self.faults.api_window_seconds if seconds is None else seconds
+        return _max_within(self.api_call_times(), span)
+
+    def records(self, resource: str) -> list[dict[str, Any]]:
+        """A copy of a data resource's records (products, customers), by id."""
+        with self._lock:
+            return [json.loads(json.dumps(item)) for _, item in sorted(self._records[resource].items())]
 
     def expire_access_token(self, access_token: str) -> None:
         with self._lock:
@@ -485,7 +586,68 @@ class SandboxStore:
                 wait = faults.api_window_seconds - (now - window[0]) if window else 0.0
                 return False, len(window), max(wait, 0.0)
             window.append(now)
+            self._api_accepted.append(now)
             return True, len(window), 0.0
+
+    # -- REST records (lock held inside; every answer is (status, body) with a JSON-ready body) -----
+
+    def _list_records(
+        self, resource: str, page: int, count: int, base_url: str
+    ) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            items = [item for _, item in sorted(self._records.get(resource, {}).items())]
+            total = len(items)
+            if page > 1 and (page - 1) * count >= total:
+                return 404, _error_body(404, "Not Found", f"Page {page} is out of range")
+            chunk = json.loads(json.dumps(items[(page - 1) * count : page * count]))
+
+        def link(number: int) -> str:
+            return f"{base_url}/api/v1/{resource}?{urlencode([('page', number), ('count', count)])}"
+
+        return 200, {
+            "total_count": total,
+            resource: chunk,
+            "next_page": link(page + 1) if page * count < total else None,
+            "previous_page": link(page - 1) if page > 1 else None,
+        }
+
+    def _get_record(self, resource: str, item_id: int) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            item = self._records.get(resource, {}).get(item_id)
+            if item is None:
+                return 404, _error_body(404, "Not Found", f"No {resource} record with id {item_id}")
+            return 200, json.loads(json.dumps(item))
+
+    def _create_record(self, resource: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        missing = _missing_field(resource, body, creating=True)
+        if missing is not None:
+            return 409, _error_body(409, "Conflict", f"{missing} is required")
+        with self._lock:
+            records = self._records[resource]
+            item_id = max(records, default=0) + 1
+            stamp = _now_stamp()
+            item = {**body, "id": item_id, "created_at": stamp, "updated_at": stamp}
+            records[item_id] = item
+            return 200, json.loads(json.dumps(item))
+
+    def _update_record(self, resource: str, item_id: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        missing = _missing_field(resource, body, creating=False)
+        if missing is not None:
+            return 409, _error_body(409, "Conflict", f"{missing} cannot be empty")
+        with self._lock:
+            records = self._records[resource]
+            if item_id not in records:
+                return 404, _error_body(404, "Not Found", f"No {resource} record with id {item_id}")
+            changes = {k: v for k, v in body.items() if k not in ("id", "created_at")}
+            item = {**records[item_id], **changes, "updated_at": _now_stamp()}
+            records[item_id] = item
+            return 200, json.loads(json.dumps(item))
+
+    def _delete_record(self, resource: str, item_id: int) -> tuple[int, dict[str, Any] | None]:
+        with self._lock:
+            if self._records[resource].pop(item_id, None) is None:
+                return 404, _error_body(404, "Not Found", f"No {resource} record with id {item_id}")
+            return 200, None
 
     def _token_scopes(self, token: str | None) -> set[str]:
         with self._lock:
@@ -506,6 +668,27 @@ class SandboxStore:
             if access.expires_at is not None and access.expires_at <= time.time():
                 return "Token expired"
             return None
+
+
+def _missing_field(resource: str, body: dict[str, Any], *, creating: bool) -> str | None:
+    """The first required field a create lacks (or an update blanks), None if all are there."""
+    for name in API_REQUIRED_FIELDS[resource]:
+        if not creating and name not in body:
+            continue
+        value = body.get(name)
+        if not isinstance(value, str) or not value.strip():
+            return name
+    return None
+
+
+def _max_within(times: list[float], span: float) -> int:
+    """The most of the sorted `times` inside any half-open span [t, t + span)."""
+    most, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= span:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 def _retry_after(seconds: float, fmt: str) -> str:
@@ -639,12 +822,15 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         if path == "/_sandbox/config":
             self._json(200, asdict(self.store.faults))
             return
+        if path == "/_sandbox/calls":
+            self._json(200, self._calls_report())
+            return
         faults = self.store._snapshot_faults()
         self._delay(faults)
         if path == "/api/oauth":
             self._authorize(faults)
         elif path.startswith("/api/v1/"):
-            self._api(path, faults)
+            self._api("GET", path, b"", faults)
         else:
             self._error_page(404, "Not found")
 
@@ -658,7 +844,9 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             return
         faults = self.store._snapshot_faults()
         self._delay(faults)
-        if path == "/api/oauth/decision":
+        if path.startswith("/api/v1/"):
+            self._api("POST", path, raw, faults)
+        elif path == "/api/oauth/decision":
             self._decision(raw, faults)
         elif path in ("/api/oauth/access_token", "/api/oauth/refresh"):
             self._token_endpoint(path, raw, faults)
@@ -667,6 +855,25 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             self._json(200, {"access_token": "redirect-was-followed", "refresh_token": "x"})
         else:
             self._json(404, _error_body(404, "Not Found", "No such endpoint"))
+
+    def do_PUT(self) -> None:
+        self._api_only("PUT")
+
+    def do_DELETE(self) -> None:
+        self._api_only("DELETE")
+
+    def _api_only(self, method: str) -> None:
+        """PUT and DELETE: only the REST API takes them."""
+        path = urlsplit(self.path).path
+        if self._refused(path):
+            return
+        raw = self._read_body()
+        if not path.startswith("/api/v1/"):
+            self._json(405, _error_body(405, "Method Not Allowed", f"{method} is not allowed here"))
+            return
+        faults = self.store._snapshot_faults()
+        self._delay(faults)
+        self._api(method, path, raw, faults)
 
     # -- consent ---------------------------------------------------------------------------------
 
@@ -765,35 +972,93 @@ class _SandboxHandler(BaseHTTPRequestHandler):
 
     # -- REST API --------------------------------------------------------------------------------
 
-    def _api(self, path: str, faults: Faults) -> None:
+    def _api(self, method: str, path: str, raw: bytes, faults: Faults) -> None:
+        """One REST call. Every call counts against the call limit before anything else is looked at."""
         self.store._count("api")
-        self.store._capture(CapturedRequest("GET", path, dict(self.headers.items()), b""))
+        self.store._capture(CapturedRequest(method, path, dict(self.headers.items()), raw))
         allowed, used, wait = self.store._api_rate(faults)
         limit = {"X-AC-Call-Limit": f"{used}/{faults.api_call_limit}"}
         if not allowed:
             limit["Retry-After"] = _retry_after(wait, faults.retry_after_format)
             self._json(429, _error_body(429, "Too Many Requests", "Call limit exceeded"), limit)
             return
-        reason = self.store._check_access_token(self.headers.get("X-AC-Auth-Token"))
+        token = self.headers.get("X-AC-Auth-Token")
+        reason = self.store._check_access_token(token)
         if reason is not None:
             self._json(401, _error_body(401, "Unauthorized", reason), limit)
             return
-        resource = path.partition("?")[0].rstrip("/").removeprefix("/api/v1/")
+        resource, _, item = path.rstrip("/").removeprefix("/api/v1/").partition("/")
         needs = API_RESOURCES.get(resource)
-        if needs is None:
+        if needs is None or "/" in item or (item and not (item.isascii() and item.isdigit())):
             self._json(404, _error_body(404, "Not Found", "No such resource"), limit)
             return
-        if not needs & self.store._token_scopes(self.headers.get("X-AC-Auth-Token")):
-            details = f"The token's scopes do not allow {resource} (needs one of: {', '.join(sorted(needs))})"
+        if method != "GET" and (resource not in API_WRITE_SCOPES or (method == "POST") == bool(item)):
+            details = f"{method} is not allowed on /api/v1/{resource}{'/' + item if item else ''}"
+            self._json(405, _error_body(405, "Method Not Allowed", details), limit)
+            return
+        scopes = self.store._token_scopes(token)
+        if method != "GET":
+            needs = frozenset({API_WRITE_SCOPES[resource]})
+        if not needs & scopes:
+            verb = "reading" if method == "GET" else "writing"
+            details = f"The token's scopes do not allow {verb} {resource} (needs one of: {', '.join(sorted(needs))})"
             self._json(403, _error_body(403, "Forbidden", details), limit)
             return
         self.store._count(resource)
-        if resource == "stores":
+        if resource == "stores" and method == "GET" and not item:
             record = _sandbox_store_record()
             body = record if faults.stores_shape == "object" else {"total_count": 1, "stores": [record]}
+            self._json(200, body, limit)
+            return
+        status, answer = self._api_action(method, resource, int(item) if item else None, raw)
+        if answer is None:
+            self._send(status, b"", "application/json; charset=utf-8", limit)
         else:
-            body = {"total_count": 0, resource: [], "next_page": None, "previous_page": None}
-        self._json(200, body, limit)
+            self._json(status, answer, limit)
+
+    def _api_action(
+        self, method: str, resource: str, item_id: int | None, raw: bytes
+    ) -> tuple[int, dict[str, Any] | None]:
+        """A permitted read or write on a resource: (status, JSON body or None for an empty one)."""
+        if method == "GET":
+            return self._api_read(resource, item_id)
+        if method == "DELETE" and item_id is not None:
+            return self.store._delete_record(resource, item_id)
+        body = _json_object(raw)
+        if body is None:
+            return 400, _error_body(400, "Bad Request", "The body must be a JSON object")
+        if item_id is None:  # POST (the caller allows POST only without an id, PUT only with one)
+            return self.store._create_record(resource, body)
+        return self.store._update_record(resource, item_id, body)
+
+    def _api_read(self, resource: str, item_id: int | None) -> tuple[int, dict[str, Any]]:
+        if item_id is not None:
+            return self.store._get_record(resource, item_id)
+        paging = self._paging()
+        if isinstance(paging, str):
+            return 400, _error_body(400, "Bad Request", paging)
+        return self.store._list_records(resource, *paging, self.store.base_url)
+
+    def _paging(self) -> tuple[int, int] | str:
+        """(page, count) from the query (count capped at MAX_PAGE_COUNT), or why they are invalid."""
+        query = self._query()
+        values: list[int] = []
+        for name, default in (("page", 1), ("count", DEFAULT_PAGE_COUNT)):
+            text = query.get(name, str(default)).strip()
+            if not (text.isascii() and text.isdigit()) or int(text) < 1:
+                return f"{name} must be a positive integer"
+            values.append(int(text))
+        return values[0], min(values[1], MAX_PAGE_COUNT)
+
+    def _calls_report(self) -> dict[str, Any]:
+        return {
+            "clock": "monotonic",
+            "now": time.monotonic(),
+            "api_call_times": self.store.api_call_times(),
+            "max_api_calls_in_window": self.store.max_api_calls_within(),
+            "api_window_seconds": self.store.faults.api_window_seconds,
+            "counters": dict(self.store.calls),
+        }
 
     # -- admin -----------------------------------------------------------------------------------
 
@@ -824,6 +1089,14 @@ class _SandboxHandler(BaseHTTPRequestHandler):
             self._json(200, {"client_id": client_id})
         else:
             self._json(404, {"error": "no such sandbox endpoint"})
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _sandbox_store_record() -> dict[str, Any]:
