@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx2
 import pytest
 from flow import Browser, api, new_connection, to_store
 from lifecycle import hook_store_refresh, of_type, stored_tokens
@@ -340,12 +341,15 @@ def test_get_shows_the_limit_learned_from_the_store_and_its_last_429(
     assert client.post(_path(connection, "test")).json()["online"] is True
     shown = client.get(_path(connection)).json()["store_rate_limit"]
     assert shown["calls_per_10_seconds"] == 20 and shown["last_rate_limited_at"] is None
-    # The store's plan shrinks and its window is already spent: a 429 with Retry-After.
-    sandbox.configure(api_call_limit=1)
+    # The store's plan shrinks to the smallest (5) and its window is spent: a 429 with Retry-After.
+    sandbox.configure(api_call_limit=5)
+    for _ in range(5):  # every /api/v1 call counts, even one without a token
+        if httpx2.get(f"{sandbox.base_url}/api/v1/stores", timeout=5, trust_env=False).status_code == 429:
+            break
     limited = client.post(_path(connection, "test")).json()
     assert (limited["online"], limited["http_status"]) == (False, 429)
     shown = client.get(_path(connection)).json()["store_rate_limit"]
-    assert shown["calls_per_10_seconds"] == 1
+    assert shown["calls_per_10_seconds"] == 5
     assert shown["last_rate_limited_at"] is not None and shown["not_before"] is not None
     # Nobody calls the store before its Retry-After plus the margin has passed.
     calls = sandbox.calls["api"]
