@@ -147,8 +147,15 @@ def _operation(schema: Any, label: str) -> Any:
     return operation
 
 
-def _without_authorization(headers: dict[str, Any] | None) -> dict[str, Any]:
-    return {name: value for name, value in (headers or {}).items() if name.lower() != "authorization"}
+def _without(headers: dict[str, Any] | None, *names: str) -> dict[str, Any]:
+    return {name: value for name, value in (headers or {}).items() if name.lower() not in names}
+
+
+def _addressed_to_the_stack(case: Any) -> None:
+    """Drop a generated `Host`: it names the server, not the request. The local gateway answers a
+    foreign one 421 (DNS rebinding, docs/architecture.md "Threat model"), as API Gateway answers a
+    host it does not serve with its own error; neither is the API's to document."""
+    case.headers = _without(case.headers, "host")
 
 
 def _make_positive_valid(case: Any, draw: Callable[..., Any], seeded: dict[str, str]) -> None:
@@ -212,6 +219,7 @@ def test_operation_with_token(
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
         case = data.draw(strategy, label="case")
+        _addressed_to_the_stack(case)
         if mode is GenerationMode.POSITIVE:
             _make_positive_valid(case, data.draw, seeded)
         case.call_and_validate(session=http_session)
@@ -230,7 +238,8 @@ def test_operation_without_token(
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
         case = data.draw(strategy, label="case")
-        case.headers = _without_authorization(case.headers)
+        _addressed_to_the_stack(case)
+        case.headers = _without(case.headers, "authorization")
         response = case.call(session=http_session)
         assert response.status_code == 401, (
             f"{label} without a token: expected 401, got {response.status_code}: {response.text[:300]}"
