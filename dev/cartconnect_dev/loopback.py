@@ -15,6 +15,8 @@ send requests there. Two checks stop it:
 from __future__ import annotations
 
 import errno
+import socketserver
+import threading
 from collections.abc import Collection, Iterable
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -46,3 +48,26 @@ class ListenError(OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class ServingThread:
+    """A listener's `serve_forever` on a daemon thread: started once, stopped and closed once."""
+
+    def __init__(self, server: socketserver.BaseServer, name: str, *, poll_interval: float = 0.5) -> None:
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": poll_interval}, name=name, daemon=True
+        )
+        self._stopped = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from cartconnect_dev.loopback import ListenError, from_browser, host_allowed, loopback_hosts
+from cartconnect_dev.loopback import ListenError, ServingThread, from_browser, host_allowed, loopback_hosts
 from cartconnect_dev.template import ACCOUNT_ID, PARTITION, REGION, STACK_NAME, Physical, Resolver, Template
 
 if TYPE_CHECKING:
@@ -70,18 +70,13 @@ class MotoServer:
         except OSError as exc:
             raise ListenError("local AWS (moto)", port, exc) from exc
         self._guard.allowed_hosts = loopback_hosts(self.port)
-        self._thread: threading.Thread | None = None
+        self._serving = ServingThread(self._server, "moto")
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
-        self._thread.start()
+        self._serving.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        self._serving.stop()
 
     @property
     def port(self) -> int:

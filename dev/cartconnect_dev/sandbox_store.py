@@ -80,7 +80,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 from cartconnect.provider.signing import exchange_signature, refresh_signature
-from cartconnect_dev.loopback import ListenError, from_browser, host_allowed, loopback_hosts
+from cartconnect_dev.loopback import ListenError, ServingThread, from_browser, host_allowed, loopback_hosts
 
 STORE_LOCAL_ZONE = timezone(timedelta(hours=-6))
 MAX_BODY = 64 * 1024
@@ -309,7 +309,6 @@ class SandboxStore:
         self._lock = threading.RLock()
         self._apps: dict[str, str] = {}
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -338,21 +337,14 @@ class SandboxStore:
         server.daemon_threads = True
         server.block_on_close = False  # idle keep-alive connections must not block stop()
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-store", daemon=True
-        )
-        self._thread.start()
+        self._serving = ServingThread(server, "sandbox-store", poll_interval=0.05)
+        self._serving.start()
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if server is not None:
+            self._serving.stop()
 
     def __enter__(self) -> SandboxStore:
         return self.start()

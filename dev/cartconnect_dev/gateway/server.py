@@ -4,7 +4,6 @@ names this gateway on a loopback name: DNS rebinding) and hands the rest to the 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +11,7 @@ from typing import Any
 
 from cartconnect_dev.gateway.app import GatewayApp
 from cartconnect_dev.gateway.messages import HttpRequest, HttpResponse, message
-from cartconnect_dev.loopback import ListenError, host_allowed, loopback_hosts
+from cartconnect_dev.loopback import ListenError, ServingThread, host_allowed, loopback_hosts
 
 # One logger for the whole gateway package: its name is what `make dev`'s lines show.
 log = logging.getLogger("cartconnect_dev.gateway")
@@ -109,7 +108,7 @@ class GatewayServer:
             self._server = _ThreadingServer((host, port), handler)
         except OSError as exc:
             raise ListenError("API (gateway)", port, exc) from exc
-        self._thread: threading.Thread | None = None
+        self._serving = ServingThread(self._server, "cartconnect-gateway", poll_interval=0.2)
 
     @property
     def port(self) -> int:
@@ -120,20 +119,10 @@ class GatewayServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="cartconnect-gateway",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serving.start()
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        self._serving.stop()
 
 
 def _client_ip(address: Any) -> str:
