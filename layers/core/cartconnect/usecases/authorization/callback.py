@@ -47,7 +47,7 @@ class Authorized:
 class _Answer:
     """The store's answer as the query carries it, checked before anything is read or spent."""
 
-    state: str
+    state: str = field(repr=False)
     auth_id: str | None = field(default=None, repr=False)
     code: str | None = field(default=None, repr=False)
     error: str | None = None
