@@ -28,6 +28,8 @@ from cartconnect.domain.tokens import TokenPair
 LEASE_ATTRIBUTES = "lease_owner, lease_expires_at"
 _OWNED = "attribute_exists(pk) AND lease_owner = :owner"
 _FENCED = "attribute_exists(pk) AND token_version = :version AND lease_owner = :owner"
+# last_error.code when the store's API rejects a token the store has just refreshed.
+API_TOKEN_REJECTED = "api_token_rejected"
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -222,5 +224,27 @@ def record_test(tenant: str, connection_id: str, result: LastTest) -> bool:
         UpdateExpression="SET last_test = :test",
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeValues=table.marshal({":test": {k: v for k, v in value.items() if v is not None}}),
+    )
+    return recorded is not None
+
+
+def record_api_rejection(
+    tenant: str, connection_id: str, *, token_version: int, message: str, now: datetime
+) -> bool:
+    """Keep on the item that the store's API rejected the token of `token_version`, even just after a
+    refresh (the proxy's last 401): last_error, status unchanged. Fenced on the version: a token
+    refreshed since is not the rejected one. False when the connection is gone or moved on."""
+    recorded = table.conditional(
+        table.client().update_item,
+        TableName=table.table_name(),
+        Key=item_key(tenant, connection_id),
+        UpdateExpression="SET last_error = :error",
+        ConditionExpression="attribute_exists(pk) AND token_version = :version",
+        ExpressionAttributeValues=table.marshal(
+            {
+                ":error": {"code": API_TOKEN_REJECTED, "message": message, "at": to_iso(now)},
+                ":version": token_version,
+            }
+        ),
     )
     return recorded is not None

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from cartconnect.errors import Conflict, DomainError, InvalidField
+from cartconnect.errors import DomainError
+from cartconnect.http import problem_document
 from cartconnect.observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TYPE_BASE = "https://cartconnect.dev/problems/"
+PROBLEM_CONTENT_TYPE = problem_document.PROBLEM_CONTENT_TYPE
 
 
 def problem(
@@ -30,41 +28,20 @@ def problem(
     extra: dict[str, Any] | None = None,
     retry_after_seconds: float | None = None,
 ) -> Response[str]:
-    body: dict[str, Any] = {
-        "type": f"{TYPE_BASE}{type_slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = errors
-    if extra:
-        body.update(extra)
-    headers = {"Cache-Control": "no-store"}
-    if retry_after_seconds is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(retry_after_seconds)))
     return Response(
         status_code=status,
         content_type=PROBLEM_CONTENT_TYPE,
-        body=json.dumps(body),
-        headers=headers,
+        body=problem_document.body(status, title, detail, type_slug=type_slug, errors=errors, extra=extra),
+        headers=problem_document.headers(retry_after_seconds),
     )
 
 
 def from_domain_error(error: DomainError) -> Response[str]:
-    errors = None
-    if isinstance(error, InvalidField):
-        errors = [{"field": error.field, "message": error.message}]
-    elif isinstance(error, Conflict) and error.field:
-        errors = [{"field": error.field, "message": error.detail}]
-    return problem(
-        error.status,
-        error.title,
-        error.detail,
-        type_slug=error.type_slug,
-        errors=errors,
-        extra=error.extra,
-        retry_after_seconds=error.retry_after_seconds,
+    return Response(
+        status_code=error.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=problem_document.of_error(error),
+        headers=problem_document.headers(error.retry_after_seconds),
     )
 
 

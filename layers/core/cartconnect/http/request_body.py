@@ -13,6 +13,8 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from cartconnect.http import media_type
+
 MAX_DEPTH = 8  # the deepest body of the API is 2 ({"scopes": [...]})
 MAX_NUMBER_CHARS = 32  # no field of the API takes a number this long
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -33,8 +35,7 @@ def check(event: dict[str, Any]) -> BodyRefused | None:
     if method not in _WITH_BODY or not raw:
         return None
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
-    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
+    if not media_type.is_json(headers.get("content-type")):
         return BodyRefused(
             415,
             "Unsupported media type",

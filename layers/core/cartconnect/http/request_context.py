@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
-
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from cartconnect.errors import Forbidden
 from cartconnect.settings import get_settings
+
+if TYPE_CHECKING:  # annotations only: the store proxy reads its raw event without the data classes
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 MAX_TENANT_LENGTH = 128
 # Besides letters and digits (any script), a tenant id may hold these; it starts with a letter or
@@ -33,8 +36,12 @@ def _is_letter_or_digit(char: str) -> bool:
 
 def tenant_of(event: APIGatewayProxyEventV2) -> str:
     """The tenant named by the verified JWT's tenant claim; never anything from the request itself."""
+    return tenant_from_claims(event.request_context.authorizer.jwt_claim or {})
+
+
+def tenant_from_claims(claims: Mapping[str, Any]) -> str:
+    """The tenant of the verified JWT's claims (API Gateway's authorizer.jwt.claims)."""
     claim = get_settings().tenant_claim
-    claims = event.request_context.authorizer.jwt_claim or {}
     tenant = claims.get(claim)
     if not isinstance(tenant, str) or not tenant.strip():
         raise Forbidden(f"the access token carries no {claim!r} claim naming a tenant")
@@ -48,7 +55,12 @@ def tenant_of(event: APIGatewayProxyEventV2) -> str:
 
 def origin_of(event: APIGatewayProxyEventV2) -> str:
     """This deployment's public origin: the configured custom domain, or the API's own https domain."""
+    return origin_for(event.request_context.domain_name)
+
+
+def origin_for(domain_name: str) -> str:
+    """The public origin, given the domain name the request came in on (requestContext.domainName)."""
     configured = get_settings().public_base_url
     if configured:
         return configured.rstrip("/")
-    return f"https://{event.request_context.domain_name}"
+    return f"https://{domain_name}"

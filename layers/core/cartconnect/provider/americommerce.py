@@ -12,7 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -26,9 +26,11 @@ from cartconnect.provider.errors import (
     GrantRefused,
     ProviderError,
     ProviderResponseError,
+    ProviderTimedOut,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
+    StoreNotReached,
     provider_message_from_fields,
 )
 from cartconnect.provider.expiry import is_no_expiry, parse_expires
@@ -95,6 +97,18 @@ class StoreAnswer:
     status_code: int
     call_limit: CallLimit | None
     retry_after_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ForwardedAnswer:
+    """A store's answer to a forwarded REST call, whatever its status (the store proxy passes it on).
+    `call_limit` and `retry_after` are the headers as the store sent them, when well-formed."""
+
+    status_code: int
+    content_type: str | None
+    body: bytes = field(repr=False)
+    call_limit: CallLimit | None
+    retry_after: str | None
 
 
 @dataclass(frozen=True)
@@ -230,6 +244,40 @@ class AmeriCommerceClient:
             call_limit=parse_call_limit(answer.headers.get("X-AC-Call-Limit")),
         )
 
+    def forward(
+        self,
+        base_url: str,
+        access_token: str,
+        *,
+        method: str,
+        path: str,
+        body: bytes | None,
+        content_type: str | None,
+        max_response_bytes: int,
+    ) -> ForwardedAnswer:
+        """`method` `path` (under /api/v1, with its query) with X-AC-Auth-Token, `body` as it came
+        (`content_type` names it), whatever the store answers: nothing but a transport failure raises.
+
+        Raises StoreNotReached (the request never left), ProviderUnavailable (timed out or failed after
+        it may have reached the store), ProviderResponseError (an answer over `max_response_bytes`).
+        """
+        headers = {"X-AC-Auth-Token": access_token, "Accept": "application/json"}
+        if method == "GET":
+            headers["Cache-Control"] = "no-cache"  # the API caches GETs: ask for the store's answer now
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        answer = self._send(
+            "api", method, _origin(base_url) + path, headers, body, max_bytes=max_response_bytes
+        )
+        retry_after = (answer.headers.get("Retry-After") or "").strip()
+        return ForwardedAnswer(
+            status_code=answer.status_code,
+            content_type=answer.headers.get("Content-Type"),
+            body=answer.body,
+            call_limit=parse_call_limit(answer.headers.get("X-AC-Call-Limit")),
+            retry_after=retry_after if parse_retry_after(retry_after, self._clock()) is not None else None,
+        )
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _client(self) -> httpx2.Client:
@@ -256,6 +304,8 @@ class AmeriCommerceClient:
         url: str,
         headers: Mapping[str, str],
         content: bytes | None,
+        *,
+        max_bytes: int = MAX_RESPONSE_BYTES,
     ) -> _Answer:
         client = self._client()
         request = client.build_request(
@@ -268,15 +318,19 @@ class AmeriCommerceClient:
                 size = 0
                 for chunk in response.iter_bytes():
                     size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
+                    if size > max_bytes:
                         raise ProviderResponseError(
                             endpoint, "response body too large", status_code=response.status_code
                         )
                     chunks.append(chunk)
             finally:
                 response.close()
+        except (httpx2.ConnectTimeout, httpx2.PoolTimeout):
+            raise StoreNotReached(endpoint, "timed out connecting") from None
+        except httpx2.ConnectError as exc:
+            raise StoreNotReached(endpoint, f"connection failed ({type(exc).__name__})") from None
         except httpx2.TimeoutException:
-            raise ProviderUnavailable(endpoint, "timed out") from None
+            raise ProviderTimedOut(endpoint, "timed out") from None
         except httpx2.TransportError as exc:
             # Connection refused/reset, TLS failure, malformed HTTP... The exception text may quote
             # the URL, which is safe, but we keep only its class name to stay terse.

@@ -135,6 +135,15 @@ class ProviderUnavailable(ProviderError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class ProviderTimedOut(ProviderUnavailable):
+    """No answer in time after the request was sent: the store may have acted on it."""
+
+
+class StoreNotReached(ProviderUnavailable):
+    """The request never left: the connection could not be made (refused, unreachable, a connect or
+    pool timeout). Safe to retry whatever the method, since the store cannot have acted on it."""
+
+
 class ProviderResponseError(ProviderError):
     """A 2xx (or an unexpected 3xx) whose body is not the documented shape: not JSON, HTML,
     truncated, missing access_token, unparseable `expires`, ..."""

@@ -11,9 +11,8 @@ from cartconnect.errors import AuthorizationRequired, RefreshFailed, TryLater
 from cartconnect.observability import logger
 from cartconnect.provider.errors import AccessTokenRejected, ProviderError, RateLimited, RequestRejected
 from cartconnect.settings import get_settings
-from cartconnect.usecases import store_budget, token_access, token_refresh
+from cartconnect.usecases import store_budget, token_access
 from cartconnect.usecases.token_access import IssuedToken
-from cartconnect.usecases.token_refresh import Outcome
 
 
 def _probe(connection: Connection, access_token: str, deadline: float) -> LastTest:
@@ -54,9 +53,8 @@ def test_connection(tenant: str, connection_id: str, *, origin: str, deadline: f
     """Call the store's API with the access token; on a 401 refresh once and try again. The outcome
     is kept on the connection (GET shows it as last_test)."""
     token = token_access.get_token(tenant, connection_id, origin=origin, deadline=deadline)
-    connection, _ = token_access.read(tenant, connection_id)
     try:
-        outcome = _probe(connection, token.access_token, deadline)
+        outcome = _probe(token.connection, token.access_token, deadline)
     except AccessTokenRejected as rejected:
         outcome = _after_rejection(tenant, connection_id, token, rejected, origin=origin, deadline=deadline)
     if not refresh_repository.record_test(tenant, connection_id, outcome):
@@ -77,31 +75,13 @@ def _after_rejection(
     origin: str,
     deadline: float,
 ) -> LastTest:
-    result = token_refresh.refresh(
-        tenant, connection_id, expected_version=token.token_version, force=True, deadline=deadline
-    )
-    if result.outcome is Outcome.REFRESHED and result.tokens and result.connection:
-        access_token = result.tokens.access_token
-    elif result.outcome in (Outcome.BUSY, Outcome.NOT_NEEDED, Outcome.SUPERSEDED):
-        if result.outcome is Outcome.BUSY and result.connection:
-            token_access.wait_for_holder(result.connection, deadline)
-        try:
-            access_token = token_access.get_token(
-                tenant, connection_id, origin=origin, deadline=deadline
-            ).access_token
-        except (RefreshFailed, TryLater, AuthorizationRequired) as error:
-            return LastTest(
-                False, clock.utc_now(), rejected.status_code, f"{rejected.detail}; {error.detail}"
-            )
-    elif result.outcome is Outcome.GONE:
-        raise connection_repository.not_found(connection_id)
-    else:
-        why = result.detail or result.reason
-        return LastTest(
-            False, clock.utc_now(), rejected.status_code, f"{rejected.detail}; the refresh failed: {why}"
-        )
-    connection, _ = token_access.read(tenant, connection_id)
     try:
-        return _probe(connection, access_token, deadline)
+        retry_with = token_access.after_rejection(
+            tenant, connection_id, token, origin=origin, deadline=deadline
+        )
+    except (RefreshFailed, TryLater, AuthorizationRequired) as error:
+        return LastTest(False, clock.utc_now(), rejected.status_code, f"{rejected.detail}; {error.detail}")
+    try:
+        return _probe(retry_with.connection, retry_with.access_token, deadline)
     except AccessTokenRejected as again:
         return LastTest(False, clock.utc_now(), again.status_code, f"{again.detail} (also after a refresh)")

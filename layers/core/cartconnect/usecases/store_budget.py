@@ -24,17 +24,29 @@ BUDGET_WAITS = 3
 ATTEMPT_BUDGET_SECONDS = 15.0
 
 
-def spend(host: str, *, deadline: float) -> float | None:
-    """None once a call to `host` fits the store's budget (waiting for it while a whole attempt
-    still fits before `deadline`, a monotonic time), else the seconds until it would."""
+def spend(
+    host: str,
+    *,
+    deadline: float,
+    max_wait_seconds: float | None = None,
+    attempt_budget_seconds: float = ATTEMPT_BUDGET_SECONDS,
+    on_wait: Callable[[float], None] | None = None,
+) -> float | None:
+    """None once a call to `host` fits the store's budget, else the seconds until it would. It waits
+    for the budget while a whole attempt still fits before `deadline` (a monotonic time) and each
+    wait is at most `max_wait_seconds`; `on_wait` hears of each wait before it starts."""
     wait: float | None = None
     for _ in range(BUDGET_WAITS):
         wait = store_rate_limiter.try_acquire(host, now=clock.utc_now().timestamp())
         if wait is None:
             return None
-        remaining = deadline - runtime.current().monotonic()
-        if not wait_fits(wait, remaining_seconds=remaining, attempt_budget_seconds=ATTEMPT_BUDGET_SECONDS):
+        if max_wait_seconds is not None and wait > max_wait_seconds:
             break
+        remaining = deadline - runtime.current().monotonic()
+        if not wait_fits(wait, remaining_seconds=remaining, attempt_budget_seconds=attempt_budget_seconds):
+            break
+        if on_wait is not None:
+            on_wait(wait)
         runtime.current().sleep(wait)
     return wait
 
@@ -47,14 +59,14 @@ def client(host: str) -> AmeriCommerceClient:
 
 
 @contextmanager
-def timed() -> Iterator[None]:
-    """Around one store call: its latency, whatever its outcome."""
+def timed(metric: str = "StoreCallLatency") -> Iterator[None]:
+    """Around one store call: its latency as the milliseconds metric `metric`, whatever its outcome."""
     monotonic = runtime.current().monotonic
     started = monotonic()
     try:
         yield
     finally:
-        milliseconds("StoreCallLatency", monotonic() - started)
+        milliseconds(metric, monotonic() - started)
 
 
 def learning(host: str) -> Callable[[StoreAnswer], None]:

@@ -35,6 +35,8 @@ class IssuedToken:
     access_token: str = field(repr=False)
     expires_at: datetime | None
     token_version: int
+    # The connection as read with the token (its store host, scopes): no second read for the caller.
+    connection: Connection = field(repr=False, compare=False)
 
 
 def _authorization_required(connection: Connection, origin: str) -> AuthorizationRequired:
@@ -74,7 +76,7 @@ def _issued(connection: Connection, blob: bytes | None) -> IssuedToken:
     if blob is None:  # an active connection always has tokens; never hand out nothing
         raise TryLater("the connection's tokens are being replaced; retry", retry_after_seconds=1)
     tokens = token_vault.unseal(connection.tenant, connection.id, blob)
-    return IssuedToken(tokens.access_token, connection.expires_at, connection.token_version)
+    return IssuedToken(tokens.access_token, connection.expires_at, connection.token_version, connection)
 
 
 def _still_valid(connection: Connection) -> bool:
@@ -123,6 +125,8 @@ def _holder_failed(latest: Connection, since: datetime) -> Exception | None:
     error = latest.last_error
     if latest.status is not ConnectionStatus.ACTIVE or error is None or error.at < since:
         return None
+    if error.code == refresh_repository.API_TOKEN_REJECTED:  # a proxied call's 401, no refresh failure
+        return None
     retry = (latest.refresh_due_at - clock.utc_now()).total_seconds() if latest.refresh_due_at else None
     return RefreshFailed(
         f"the store did not refresh the token: {error.message}",
@@ -153,7 +157,7 @@ def get_token(tenant: str, connection_id: str, *, origin: str, deadline: float) 
         )
         if result.outcome is Outcome.REFRESHED and result.tokens and result.connection:
             stored = result.connection
-            return IssuedToken(result.tokens.access_token, stored.expires_at, stored.token_version)
+            return IssuedToken(result.tokens.access_token, stored.expires_at, stored.token_version, stored)
         if result.outcome is Outcome.GONE:
             raise connection_repository.not_found(connection_id)
         if result.outcome in (Outcome.FAILED, Outcome.DEFERRED):
@@ -210,3 +214,28 @@ def refresh_now(tenant: str, connection_id: str, *, origin: str, deadline: float
         if runtime.current().monotonic() >= deadline:
             break
     raise TryLater("the token is being refreshed by another request; retry", retry_after_seconds=1)
+
+
+def after_rejection(
+    tenant: str, connection_id: str, rejected: IssuedToken, *, origin: str, deadline: float
+) -> IssuedToken:
+    """A token to try again with after the store's API rejected `rejected` (a 401): refreshed once
+    under the lease, whether due or not. Every concurrent caller whose token was rejected shares that
+    one refresh: a caller that finds the lease held waits for its holder, one that finds the version
+    moved takes the newer token. Raises as get_token does (RefreshFailed, TryLater,
+    AuthorizationRequired, NotFound) when no newer token comes of it."""
+    result = token_refresh.refresh(
+        tenant, connection_id, expected_version=rejected.token_version, force=True, deadline=deadline
+    )
+    if result.outcome is Outcome.REFRESHED and result.tokens and result.connection:
+        stored = result.connection
+        return IssuedToken(result.tokens.access_token, stored.expires_at, stored.token_version, stored)
+    if result.outcome is Outcome.GONE:
+        raise connection_repository.not_found(connection_id)
+    if result.outcome in (Outcome.BUSY, Outcome.NOT_NEEDED, Outcome.SUPERSEDED):
+        if result.outcome is Outcome.BUSY and result.connection:
+            wait_for_holder(result.connection, deadline)
+        return get_token(tenant, connection_id, origin=origin, deadline=deadline)
+    if result.outcome in (Outcome.INACTIVE, Outcome.NEEDS_REAUTHORIZATION) and result.connection:
+        raise _authorization_required(result.connection, origin)
+    raise _failed(result)
