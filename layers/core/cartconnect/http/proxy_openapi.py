@@ -38,7 +38,7 @@ _STORE_HEADERS = {
     },
     "Retry-After": {"description": "The store's Retry-After, when it sent one", "schema": {"type": "string"}},
 }
-_ANY_JSON = {"application/json": {"schema": {}}}
+_ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
 
 _PARAMETERS = [
     {

@@ -126,27 +126,20 @@ def result(answer: ProxyAnswer) -> dict[str, Any]:
 
 
 def problem_result(error: DomainError) -> dict[str, Any]:
-    return {
-        "statusCode": error.status,
-        "headers": {
-            "Content-Type": problem_document.PROBLEM_CONTENT_TYPE,
-            **problem_document.headers(error.retry_after_seconds),
-        },
-        "body": problem_document.of_error(error),
-        "isBase64Encoded": False,
-    }
+    return _problem(error.status, problem_document.of_error(error), error.retry_after_seconds)
 
 
 def internal_error_result(request_id: str | None) -> dict[str, Any]:
+    return _problem(500, problem_document.internal_error(request_id), None)
+
+
+def _problem(status: int, body: str, retry_after_seconds: float | None) -> dict[str, Any]:
     return {
-        "statusCode": 500,
-        "headers": {"Content-Type": problem_document.PROBLEM_CONTENT_TYPE, **problem_document.headers(None)},
-        "body": problem_document.body(
-            500,
-            "Internal server error",
-            "the request failed unexpectedly; retry later or report the request id",
-            type_slug="internal-error",
-            extra={"request_id": request_id} if request_id else None,
-        ),
+        "statusCode": status,
+        "headers": {
+            "Content-Type": problem_document.PROBLEM_CONTENT_TYPE,
+            **problem_document.headers(retry_after_seconds),
+        },
+        "body": body,
         "isBase64Encoded": False,
     }
