@@ -42,6 +42,8 @@ DEFAULT_TIMEOUT: Final = httpx2.Timeout(connect=3.0, read=10.0, write=10.0, pool
 # A token or store answer is a few hundred bytes; anything far larger is not the documented shape.
 MAX_RESPONSE_BYTES: Final = 1 << 20
 USER_AGENT: Final = "cartconnect/0.1"
+# The reason of the ProviderResponseError for an answer over the size a call reads.
+TOO_LARGE: Final = "response body too large"
 
 ACCESS_TOKEN_PATH: Final = "/api/oauth/access_token"
 REFRESH_PATH: Final = "/api/oauth/refresh"
@@ -319,9 +321,7 @@ class AmeriCommerceClient:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
-                        raise ProviderResponseError(
-                            endpoint, "response body too large", status_code=response.status_code
-                        )
+                        raise ProviderResponseError(endpoint, TOO_LARGE, status_code=response.status_code)
                     chunks.append(chunk)
             finally:
                 response.close()
