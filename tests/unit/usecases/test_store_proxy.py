@@ -64,7 +64,7 @@ class Proxy:
     """Everything the pipeline touches, as fakes that log what it did, in order."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, use_runtime) -> None:
-        self.store_answers: list[ForwardedAnswer | Exception] = [answer()]
+        self.store_answers: list[ForwardedAnswer | Exception] = [answer()]  # in turn; the last repeats
         self.budget: list[float | None] = []  # what each spend answers (None once they run out)
         self.budget_waits: list[float] = []  # waits a spend reports to on_wait before answering
         self.refreshed: list[IssuedToken | Exception] = [issued(4)]
