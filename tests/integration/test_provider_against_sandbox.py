@@ -917,6 +917,7 @@ def scripted_store() -> Iterator[tuple[str, list[dict[str, str]]]]:
     [
         ("5", "5"),
         (" 5 ", "5"),
+        ("5.5", "6"),  # RFC 9110 delta-seconds are whole: rounded up, never sooner than the store said
         ("Wed, 21 Oct 2026 07:28:00 GMT", "Wed, 21 Oct 2026 07:28:00 GMT"),
         ("soon", None),
         ("-1", None),

@@ -76,7 +76,9 @@ def _body(event: dict[str, Any], method: str, content_type: str | None) -> bytes
             400, "Malformed request", "malformed-body", f"a {method} carries no body", "body"
         )
     encoded = bool(event.get("isBase64Encoded"))
-    size = len(raw) * 3 // 4 if encoded else len(str(raw).encode())
+    text = str(raw)
+    # Base64: 3 bytes per 4 characters, less one per '=' of padding.
+    size = len(text) * 3 // 4 - (len(text) - len(text.rstrip("="))) if encoded else len(text.encode())
     if size > MAX_REQUEST_BYTES:
         raise RequestRefused(
             413,

@@ -9,6 +9,7 @@ neither the code, the secret nor a grant_type is ever sent. Redirects are never 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -139,6 +140,15 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:  # RFC 9110 dates are GMT; parsedate_to_datetime leaves "-0000" naive
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def _whole_retry_after(value: str, now: datetime) -> str | None:
+    """A store's Retry-After to pass on: an HTTP date as it came, delta-seconds rounded up to the
+    whole seconds RFC 9110 allows; None when it is neither."""
+    seconds = parse_retry_after(value, now)
+    if seconds is None:
+        return None
+    return str(math.ceil(seconds)) if _DELTA_SECONDS.fullmatch(value) else value
 
 
 def parse_call_limit(value: str | None) -> CallLimit | None:
@@ -277,7 +287,7 @@ class AmeriCommerceClient:
             content_type=answer.headers.get("Content-Type"),
             body=answer.body,
             call_limit=parse_call_limit(answer.headers.get("X-AC-Call-Limit")),
-            retry_after=retry_after if parse_retry_after(retry_after, self._clock()) is not None else None,
+            retry_after=_whole_retry_after(retry_after, self._clock()),
         )
 
     # -- plumbing ------------------------------------------------------------------------------
