@@ -557,7 +557,7 @@ def run(*, write: bool, rounds: int) -> int:
         scale = scheduler_scale.measure(env)
         memory = {
             name: env.stack.template.functions[logical_id].memory_size
-            for name, logical_id in existing_functions().items()
+            for name, logical_id in existing_functions(env.stack.template).items()
         }
     log("3/5 cost model")
     cost = cost_model.model(cost_model.inputs_from(calls, concurrency, scale, memory, secrets))

@@ -7,7 +7,8 @@ baseline is a fresh process that imports boto3, creates a DynamoDB client and ma
 on the same stack. Runs are interleaved (baseline, then the functions in a rotating order, the
 baseline again halfway), so a noisy machine slows both sides alike; the figure is the ratio of the
 medians. Setup for each request (ticket, OAuth state and store code, due connection, SQS message)
-happens before its process starts, outside the timing.
+happens before its process starts, outside the timing; the store proxy's connection is authorized
+(with the catalog scope its request reads) before the first process starts.
 
 As in Lambda, where code and layers are read-only, nothing is compiled and kept at run time: the
 core package is compiled to bytecode beforehand, as the layer's build does (layers/core/Makefile),
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.environment import ROOT, BenchEnvironment, existing_functions, log
+from bench.environment import PROXY_SCOPES, ROOT, BenchEnvironment, existing_functions, log
 from bench.function_process import LAMBDA_CONTEXT_SOURCE
 
 ROUNDS = 11
@@ -39,6 +40,7 @@ TARGETS = {
     "callback": 1.6,
     "refresh_scheduler": 1.3,
     "refresh_worker": 1.6,
+    "store_proxy": 1.6,
 }
 REQUESTS = {
     "management": "GET /v1/connections/{id} (JWT claims)",
@@ -46,6 +48,7 @@ REQUESTS = {
     "callback": "GET /oauth2/callback, valid state + cookie + auth_id + code",
     "refresh_scheduler": "one tick, one due connection",
     "refresh_worker": "SQS event, one due connection (sandbox refresh)",
+    "store_proxy": "GET /v1/connections/{id}/proxy/products?count=1, active connection",
 }
 TOP_IMPORTS = 8
 RESULT_MARK = "@@bench-result@@"
@@ -188,6 +191,7 @@ class _Requests:
         self.callback_connection = env.create_connection("cold start: callback")
         self.scheduled_connection = env.authorized_connection("cold start: scheduler")
         self.worker_connection = env.authorized_connection("cold start: worker")
+        self.proxy_connection = env.authorized_connection("cold start: proxy", scopes=PROXY_SCOPES)
 
     def connection_ids(self) -> list[str]:
         connections = (
@@ -196,6 +200,7 @@ class _Requests:
             self.callback_connection,
             self.scheduled_connection,
             self.worker_connection,
+            self.proxy_connection,
         )
         return [connection["id"] for connection in connections]
 
@@ -252,6 +257,13 @@ class _Requests:
             return None if now == version + 1 else f"token version {now}, expected {version + 1}"
 
         return {"Records": records}, check
+
+    def _store_proxy(self) -> tuple[dict[str, Any], Check]:
+        def check(result: dict[str, Any]) -> str | None:
+            ok = result.get("statusCode") == 200 and '"products"' in (result.get("body") or "")
+            return None if ok else f"answered {result.get('statusCode')}"
+
+        return self.env.proxy_event(self.proxy_connection["id"], "products", "count=1"), check
 
 
 def _run_process(
@@ -352,7 +364,7 @@ def compile_layer() -> None:
 def measure(env: BenchEnvironment, rounds: int = ROUNDS) -> ColdStartResult:
     started = time.monotonic()
     compile_layer()
-    functions = existing_functions()
+    functions = existing_functions(env.stack.template)
     requests = _Requests(env)
     result = ColdStartResult(rounds=rounds)
     for name in functions:

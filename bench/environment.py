@@ -31,6 +31,7 @@ import httpx2
 
 from cartconnect_dev.sandbox_store import SandboxStore
 from cartconnect_dev.stack import LocalStack, shared_tls
+from cartconnect_dev.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -41,19 +42,24 @@ APP_SECRET = "bench-app-secret-6c1d"
 # UpdateItem per store call) happens whatever the limit is, so the counts do not change. The cap,
 # and the host's budget as if learned (BenchEnvironment._lift_store_budget).
 BENCH_STORE_CALL_LIMIT = "100000"
+# What a bench connection is granted; the store proxy's figures read the catalog (the sandbox's
+# products are its one seeded, paged resource).
+SCOPES = ("read_orders", "system")
+PROXY_SCOPES = (*SCOPES, "read_catalog")
 
-FUNCTIONS = {
-    "management": "ManagementFunction",
-    "authorize": "AuthorizeFunction",
-    "callback": "CallbackFunction",
-    "refresh_scheduler": "RefreshSchedulerFunction",
-    "refresh_worker": "RefreshWorkerFunction",
-}
+# The functions the figures cover, by code directory (functions/<name>), in the report's order.
+FUNCTIONS = ("management", "authorize", "callback", "refresh_scheduler", "refresh_worker", "store_proxy")
 
 
-def existing_functions() -> dict[str, str]:
-    """short name -> logical id, for the functions/<name>/app.py that exist."""
-    return {name: lid for name, lid in FUNCTIONS.items() if (ROOT / "functions" / name / "app.py").exists()}
+def existing_functions(template: Template) -> dict[str, str]:
+    """short name -> logical id, for the functions/<name>/app.py that exist and that the template
+    declares (found by their CodeUri, whatever their logical id)."""
+    declared = {definition.short_name: lid for lid, definition in template.functions.items()}
+    return {
+        name: declared[name]
+        for name in FUNCTIONS
+        if name in declared and (ROOT / "functions" / name / "app.py").exists()
+    }
 
 
 def machine() -> dict[str, str]:
@@ -194,7 +200,9 @@ class BenchEnvironment:
         created.raise_for_status()
         return str(created.json()["id"])
 
-    def create_connection(self, name: str | None = None, *, iclient_id: str | None = None) -> dict[str, Any]:
+    def create_connection(
+        self, name: str | None = None, *, iclient_id: str | None = None, scopes: tuple[str, ...] = SCOPES
+    ) -> dict[str, Any]:
         """POST /v1/connections on the sandbox store: pending, with a one-time authorize_url."""
         response = self.api.post(
             "/v1/connections",
@@ -202,7 +210,7 @@ class BenchEnvironment:
                 "name": name or f"bench store {uuid.uuid4().hex[:10]}",
                 "subdomain": self.store.host,
                 "iclient_id": iclient_id or self.iclient_id,
-                "scopes": ["read_orders", "system"],
+                "scopes": list(scopes),
             },
         )
         response.raise_for_status()
@@ -265,10 +273,10 @@ class BenchEnvironment:
         )
 
     def authorized_connection(
-        self, name: str | None = None, *, iclient_id: str | None = None
+        self, name: str | None = None, *, iclient_id: str | None = None, scopes: tuple[str, ...] = SCOPES
     ) -> dict[str, Any]:
         """A connection through the whole flow (API, authorize, sandbox consent, callback): active."""
-        connection = self.create_connection(name, iclient_id=iclient_id)
+        connection = self.create_connection(name, iclient_id=iclient_id, scopes=scopes)
         store_url, cookies = self.open_authorize_link(connection["authorize_url"])
         page = self.complete_callback(urlsplit(self.consent(store_url)).query, cookies)
         if page.status_code != 200:
@@ -345,6 +353,23 @@ class BenchEnvironment:
             path=f"/v1/connections/{connection_id}",
             path_parameters={"connection_id": connection_id},
         )
+
+    def proxy_event(self, connection_id: str, store_path: str, query: str = "") -> dict[str, Any]:
+        """GET /v1/connections/{id}/proxy/{store_path}?{query}, as the HTTP API hands it to the store
+        proxy (no sample of its own: the management API's GET, re-routed)."""
+        from urllib.parse import parse_qsl
+
+        route = "GET /v1/connections/{connection_id}/proxy/{path+}"
+        event = self.http_event(
+            "management-get-connection",
+            path=f"/v1/connections/{connection_id}/proxy/{store_path}",
+            path_parameters={"connection_id": connection_id, "path": store_path},
+        )
+        event["routeKey"] = event["requestContext"]["routeKey"] = route
+        event["rawQueryString"] = query
+        if query:
+            event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
+        return event
 
     def authorize_event(self, ticket: str) -> dict[str, Any]:
         """The admin's POST on the link (the request that spends the ticket)."""
