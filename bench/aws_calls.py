@@ -9,6 +9,13 @@ Each operation runs twice: first with the per-process caches emptied (the KMS da
 iClient secret cache: a new Lambda environment), then again (a warm environment, what most requests
 meet). A scheduled refresh is followed end to end: the scheduler's tick, the SQS event source's
 receive and delete (what Lambda's poller does; billed to the account) and the worker.
+
+A proxied call (GET /v1/connections/{id}/proxy/products?count=1) spends one call of its store's
+budget, and the first call of a store's 10-second window spends it with two UpdateItems (the spend,
+refused: the window is over; then the opening of the new one). So that the count does not depend on
+where the run falls in a window, the proxied call is counted twice over: in a window already opened
+(another call spent in it first, outside the count, with at least 2 s of it left: a store called
+steadily) and as the first call of a fresh window (a store called less often than every 10 s).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from bench.environment import BenchEnvironment, LogSink, log, sqs_record
+from bench.environment import PROXY_SCOPES, BenchEnvironment, LogSink, log, sqs_record
 from cartconnect.process import reset_process_state
 from cartconnect_dev.scheduler import SCHEDULE_EVENT
 
@@ -37,6 +44,12 @@ WORKER_BATCH = 10
 TOKEN_FRESH_TARGET = 2
 SCHEDULED_REFRESH_TARGET = 5
 SCHEDULED_REFRESH_STORE_TARGET = 1
+PROXY_TARGET = 2  # AWS calls of a warm proxied call
+PROXY_PATH = "products?count=1"
+PROXIED = "proxied GET"
+PROXIED_OPENING = "proxied GET, opening its store's window"
+# A call counted "in an open window" leaves at least this much of it after the call spent first.
+WINDOW_MARGIN_SECONDS = 2.0
 
 _active: list[Counter[str]] = []
 _active_lock = threading.Lock()
@@ -114,6 +127,7 @@ class AwsCallsResult:
     connection_item: dict[str, Any] = field(default_factory=dict)  # attribute-value JSON, sealed tokens
     iclient_item: dict[str, Any] = field(default_factory=dict)
     lease_attributes: dict[str, Any] = field(default_factory=dict)
+    budget_item: dict[str, Any] = field(default_factory=dict)  # the sandbox store's call budget
     tick_due: int = DUE_PER_TICK_AT_1000
     seconds: float = 0.0
 
@@ -192,6 +206,7 @@ class _Operations:
         self.batch_connections = [
             env.authorized_connection(f"aws calls: batch {index}")["id"] for index in range(WORKER_BATCH)
         ]
+        self.proxy_connection = env.authorized_connection("aws calls: proxy", scopes=PROXY_SCOPES)
 
     def add(self, name: str, description: str, runs: tuple[Run, Run]) -> Operation:
         operation = Operation(name, description, *runs)
@@ -251,6 +266,25 @@ class _Operations:
             "POST /v1/connections/{id}/token, token due: refreshed first",
             self.m.twice(due, refreshed),
         )
+
+    def proxied(self) -> None:
+        """A proxied GET in a store window already open (new environment, then warm), and one that
+        opens its store's window (warm)."""
+        api = self.env.api
+        url = f"/v1/connections/{self.proxy_connection['id']}/proxy/{PROXY_PATH}"
+
+        def in_open_window() -> Callable[[], Any]:
+            _place_in_window(self.env, fresh=False)
+            return lambda: api.get(url)
+
+        self.add(
+            PROXIED,
+            f"GET /v1/connections/{{id}}/proxy/{PROXY_PATH}, the store's window open",
+            self.m.twice(in_open_window, _ok(200)),
+        )
+        _place_in_window(self.env, fresh=True)
+        run = self.m.run(lambda: api.get(url), check=_ok(200))
+        self.add(PROXIED_OPENING, "the same, the first store call of a 10-second window", (run, run))
 
     def scheduled_refresh(self) -> None:
         """One due connection (the only one), end to end: tick, event source receive, worker, delete."""
@@ -344,6 +378,19 @@ class _Operations:
         )
 
 
+def _place_in_window(env: BenchEnvironment, *, fresh: bool) -> None:
+    """Wait until the next store call falls where a count wants it in the store's budget window:
+    `fresh`, the start of a window nobody has spent in; else a window already opened (one call
+    spent here, uncounted) with at least WINDOW_MARGIN_SECONDS left."""
+    from cartconnect.adapters import store_rate_limiter
+
+    left = store_rate_limiter.WINDOW_SECONDS - time.time() % store_rate_limiter.WINDOW_SECONDS
+    if fresh or left < WINDOW_MARGIN_SECONDS:
+        time.sleep(left + 0.05)
+    if not fresh and store_rate_limiter.try_acquire(env.store.host, now=time.time()) is not None:
+        raise RuntimeError("the store's budget refused a call")
+
+
 def _sum(phases: dict[str, Run]) -> Run:
     run = Run()
     for phase in phases.values():
@@ -361,12 +408,17 @@ def measure(env: BenchEnvironment, sink: LogSink) -> AwsCallsResult:
     operations = _Operations(env, sink, result)
     operations.authorization_flow()
     operations.tokens()
+    operations.proxied()
     operations.scheduled_refresh()
     operations.worker_batch()
     operations.scheduler_ticks()
     # The connection item as stored (sealed tokens) and its iClient, for their sizes; what the lease adds.
     result.connection_item = env.raw_item(operations.token_connection["id"])
     result.iclient_item = env.raw_item_by_key(f"T#{env.tenant}", f"ICLIENT#{env.iclient_id}")
+    from cartconnect.adapters import store_rate_limiter
+
+    budget_key = store_rate_limiter._key(env.store.host)
+    result.budget_item = env.raw_item_by_key(budget_key["pk"]["S"], budget_key["sk"]["S"])
     result.lease_attributes = {
         "lease_owner": {"S": "0" * 32},
         "lease_expires_at": {"N": str(int(time.time() * 1000))},
@@ -376,6 +428,7 @@ def measure(env: BenchEnvironment, sink: LogSink) -> AwsCallsResult:
         operations.flow_connection["id"],
         operations.scheduled_connection["id"],
         *operations.batch_connections,
+        operations.proxy_connection["id"],
     )
     result.seconds = time.monotonic() - started
     log(f"  aws calls: {len(result.operations)} operations counted")
