@@ -80,7 +80,7 @@ def counting() -> Iterator[Counter[str]]:
 
 
 @contextmanager
-def _metrics_published(sink: LogSink) -> Iterator[None]:
+def metrics_published(sink: LogSink) -> Iterator[None]:
     """Powertools prints EMF documents to stdout (CloudWatch Logs ingests them): publish them, into
     the sink, while the block runs."""
     previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
@@ -166,7 +166,7 @@ class _Measure:
         (metrics are published for the run, into the sink)."""
         store_before = self.env.store.calls
         log_before = self.sink.bytes
-        with counting() as calls, _metrics_published(self.sink):
+        with counting() as calls, metrics_published(self.sink):
             started = time.perf_counter()
             outcome = action()
             seconds = time.perf_counter() - started

@@ -481,17 +481,25 @@ def log(message: str) -> None:
 
 class LogSink:
     """Where the handlers' log lines go during the bench: counted (CloudWatch Logs bills ingested
-    bytes), never printed."""
+    bytes), never printed; kept too with `keep` (to read the metrics a handler published)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = False) -> None:
         self.bytes = 0
         self.lines = 0
+        self._kept: list[str] | None = [] if keep else None
 
     def write(self, text: str) -> int:
         data = text.encode("utf-8")
         self.bytes += len(data)
         self.lines += text.count("\n")
+        if self._kept is not None:
+            self._kept.append(text)
         return len(text)
+
+    @property
+    def text(self) -> str:
+        """What was written (with `keep`; else nothing)."""
+        return "".join(self._kept or ())
 
     def flush(self) -> None:
         pass

@@ -149,3 +149,31 @@ def test_the_two_figures_and_the_two_percent_target():
     # No per-tenant data keys any more.
     assert not any("data keys opened" in item.what for item in scale.items)
     assert not hasattr(cost_model, "CONNECTIONS_PER_TENANT")
+
+
+# ---- the store proxy: its overhead figure's checks and its cost per million calls ---------------
+
+from bench.proxy_overhead import OverheadRun, ProxyOverheadResult, published  # noqa: E402
+
+
+def test_published_sums_a_metric_over_the_emf_documents_only():
+    emf = (
+        '{"_aws":{"CloudWatchMetrics":[]},"ProxyBudgetWaits":[1.0,2.0],"ProxyStoreLatency":[3.5]}\n'
+        "not json at all\n"
+        '{"level":"INFO","ProxyBudgetWaits":9}\n'  # a log line, not a metric document
+        '{"_aws":{"CloudWatchMetrics":[]},"ProxyBudgetWaits":1}\n'
+    )
+    assert published(emf, "ProxyBudgetWaits") == 4.0
+    assert published(emf, "ProxyStoreLatency") == 3.5
+    assert published(emf, "ProxyBudgetRefused") == 0.0
+    assert published("", "ProxyBudgetWaits") == 0.0
+
+
+def test_the_overhead_figure_is_the_ratio_of_medians_and_its_break_even_latency():
+    run = OverheadRun(200, direct=[0.200, 0.202, 0.204], proxied=[0.230, 0.222, 0.226])
+    assert abs(run.ratio - 0.226 / 0.202) < 1e-12
+    assert abs(run.overhead - 0.024) < 1e-12
+    result = ProxyOverheadResult(rounds=3, judged=run)
+    assert result.met  # 1.12 ≤ 1.3
+    # 24 ms of overhead is within 1.3 times any direct call of at least 80 ms.
+    assert abs(result.break_even_seconds - 0.080) < 1e-9
