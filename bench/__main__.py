@@ -26,8 +26,8 @@ from bench import (
 )
 from bench.aws_calls import AwsCallsResult
 from bench.cold_start import ColdStartResult
-from bench.cost_model import CostResult, Design, money
-from bench.environment import ROOT, BenchEnvironment, existing_functions, log, machine
+from bench.cost_model import CostResult, Design, ProxyCostResult, money
+from bench.environment import ROOT, BenchEnvironment, access_log_format, existing_functions, log, machine
 from bench.proxy_overhead import ProxyOverheadResult
 from bench.refresh_concurrency import ConcurrencyResult
 from bench.scheduler_scale import SchedulerScaleResult
@@ -68,6 +68,7 @@ def summary(
     scale: SchedulerScaleResult,
     *,
     proxy: ProxyOverheadResult,
+    proxy_cost: ProxyCostResult,
 ) -> list[str]:
     rows = []
     for item in cold.functions.values():
@@ -157,16 +158,21 @@ def summary(
             "-",
         ]
     )
-    rows += proxy_summary(calls, proxy)
+    rows += proxy_summary(calls, proxy, proxy_cost)
     return ["## Targets", "", *_table(["figure", "target", "this run", ""], rows)]
 
 
-def proxy_summary(calls: AwsCallsResult, proxy: ProxyOverheadResult) -> list[list[str]]:
+def proxy_summary(
+    calls: AwsCallsResult, proxy: ProxyOverheadResult, cost: ProxyCostResult
+) -> list[list[str]]:
     judged, low_high = proxy.judged, proxy.judged.interval
     over = f" ({judged.ratio / proxy_overhead.TARGET - 1:+.0%})" if not proxy.met else ""
     verdict = _verdict(proxy.met) + (" (within this run's noise)" if proxy.within_noise else "")
     proxied = calls.operations[aws_calls.PROXIED]
     opening = calls.operations[aws_calls.PROXIED_OPENING].warm.total
+    parts = ", ".join(
+        f"{service} {money(value)}" for service, value in cost.figure.service_per_million().items()
+    )
     return [
         [
             f"store proxy overhead: proxied GET ÷ direct GET, the store answering in {judged.latency_ms} ms",
@@ -183,6 +189,14 @@ def proxy_summary(calls: AwsCallsResult, proxy: ProxyOverheadResult) -> list[lis
             f"{proxied.warm.total} warm ({opening} when it opens its store's 10-s budget window), "
             f"{proxied.new_environment.total} in a new environment",
             _verdict(proxied.warm.total <= aws_calls.PROXY_TARGET),
+        ],
+        [
+            "store proxy: cost per 1,000,000 proxied calls",
+            "(figure)",
+            f"{money(cost.figure.per_million())} at {cost.figure.calls:,} a month ({parts}); "
+            f"{money(cost.sparse.per_million())} if every call opens its store's window; "
+            f"{money(cost.busy.per_million())} at {cost.busy.calls:,} a month",
+            "-",
         ],
     ]
 
@@ -559,7 +573,7 @@ def _ms1(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms"
 
 
-def proxy_section(proxy: ProxyOverheadResult) -> list[str]:
+def proxy_section(proxy: ProxyOverheadResult, cost: ProxyCostResult) -> list[str]:
     rows = [
         [
             f"{run.latency_ms} ms",
@@ -574,7 +588,7 @@ def proxy_section(proxy: ProxyOverheadResult) -> list[str]:
     ]
     calls = ", ".join(f"{name} {count:.2f}" for name, count in sorted(proxy.calls_per_proxied.items()))
     lines = [
-        "## 6. Store proxy: overhead",
+        "## 6. Store proxy: overhead and cost per million calls",
         "",
         f"`GET /api/v1/{proxy_overhead.STORE_PATH}?{proxy_overhead.QUERY}` on the sandbox store, sent "
         "*direct* (an httpx2 client with keep-alive, the connection's access token in X-AC-Auth-Token) and "
@@ -599,6 +613,61 @@ def proxy_section(proxy: ProxyOverheadResult) -> list[str]:
         f"parsed, the paging links rewritten to the proxy, serialized again); per call the handler logs "
         f"{proxy.log_line_bytes:,.0f} bytes (its log line) and publishes {proxy.metric_bytes:,.0f} bytes "
         "of EMF metrics.",
+        "",
+    ]
+    designs = cost.designs()
+    services = list(dict.fromkeys(service for _, design in designs for service in design.by_service()))
+    table = [
+        [service, *[money(design.service_per_million().get(service, 0.0)) for _, design in designs]]
+        for service in services
+    ]
+    table.append(
+        ["**per 1,000,000 calls**", *[f"**{money(design.per_million())}**" for _, design in designs]]
+    )
+    figure, inputs = cost.figure, cost.inputs
+    keys = cost_model.MAX_WORKER_ENVIRONMENTS * (cost_model.ENVIRONMENT_LIFETIME_HOURS + 1)
+    many_keys = (
+        cost_model.proxy_environments(figure.calls, inputs.seconds)
+        * keys
+        * cost_model.KMS_REQUEST
+        / figure.calls
+        * cost_model.PER_MILLION
+    )
+    lines += [
+        "What a million proxied calls cost (us-east-1, the prices of figure 3 and the HTTP API's; "
+        "`bench/cost_model.py`), per million calls:",
+        "",
+        *_table(["service", *[name for name, _ in designs]], table),
+        f"Line items at {figure.calls:,} calls a month (the figure):",
+        "",
+        *_table(
+            ["service", "item", "quantity / month", "cost"],
+            [
+                [
+                    item.service,
+                    item.what,
+                    f"{item.quantity:,.{1 if item.quantity < 100 else 0}f}",
+                    f"${item.cost:,.3f}",
+                ]
+                for item in figure.items
+            ],
+        ),
+        f"Measured: the AWS calls of figure 2 (a warm proxied GET, the same opening its store's window, "
+        f"what a new environment adds), the proxied call's time at {inputs.store_latency_ms} ms of store "
+        f"latency above, the answer's size, the handler's log bytes, the deployed connection item "
+        f"({inputs.connection_item_bytes} B: 1 RRU strongly consistent) and the budget item "
+        f"({inputs.budget_item_bytes} B: 1 WRU). The duration is this machine's at full speed (Lambda "
+        f"gives {inputs.memory_mb} MB about {inputs.memory_mb / 1769:.2f} of a vCPU: the call's few "
+        "milliseconds of CPU take longer there) with "
+        "moto's answer times in place of DynamoDB's. Assumed: calls arrive steadily; a proxy environment lives "
+        f"~{cost_model.ENVIRONMENT_LIFETIME_HOURS} h (as the model's workers), as many at once as the load "
+        "keeps busy; the access log line is the template's format filled with this call's values; X-Ray's "
+        "default sampling (the first call each second, then 5 %): at 1 million a month every call is "
+        "traced. A new environment decrypts each data key it meets once: measured, 1 (one connection); "
+        "tokens are sealed under one data key per worker environment and hour, so an environment calling "
+        f"many connections could meet up to ~{keys} in its life at {cost_model.SCALE:,} connections: "
+        f"{money(many_keys)} per million calls at {figure.calls:,} a month instead of "
+        f"{money(figure.service_per_million().get('KMS', 0.0))}.",
         "",
     ]
     return lines
@@ -648,8 +717,13 @@ def run(*, write: bool, rounds: int) -> int:
             name: env.stack.template.functions[logical_id].memory_size
             for name, logical_id in existing_functions(env.stack.template).items()
         }
+        log_format = access_log_format(env.stack.template)
     log("3/6 cost model")
-    cost = cost_model.model(cost_model.inputs_from(calls, concurrency, scale, memory, secrets))
+    inputs = cost_model.inputs_from(calls, concurrency, scale, memory, secrets)
+    cost = cost_model.model(inputs)
+    proxy_cost = cost_model.proxy_model(
+        cost_model.proxy_inputs_from(calls, proxy, inputs, memory[proxy_overhead.NAME], log_format)
+    )
     seconds = time.monotonic() - started
     header = [
         "# Benchmarks",
@@ -664,13 +738,13 @@ def run(*, write: bool, rounds: int) -> int:
         "",
     ]
     body = [
-        *summary(cold, calls, cost, concurrency, scale, proxy=proxy),
+        *summary(cold, calls, cost, concurrency, scale, proxy=proxy, proxy_cost=proxy_cost),
         *cold_start_section(cold),
         *aws_calls_section(calls, scale),
         *cost_section(cost, secrets),
         *concurrency_section(concurrency),
         *scale_section(scale),
-        *proxy_section(proxy),
+        *proxy_section(proxy, proxy_cost),
         *caveats(),
     ]
     text = "\n".join([*header, *body]).rstrip() + "\n"

@@ -21,16 +21,23 @@ connections is therefore given two ways: the bill of a deployment of exactly 1,0
 (fixed part included in full), and the unit cost at the scale the project is built for, 1,000,000
 connections (the fixed part spread over them). The target is judged on the unit cost at 1,000,000
 connections; both are printed.
+
+Figure 6's second half prices the store proxy per million calls (`proxy_cost`), from its AWS calls
+(figure 2), its measured duration and answer and log sizes (bench/proxy_overhead.py) and the same
+prices: one Lambda invocation, one HTTP API request, one GetItem and one budget UpdateItem, KMS once
+per environment, log ingestion, X-Ray and the answer's transfer out.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bench.aws_calls import WORKER_BATCH, AwsCallsResult
+from bench.aws_calls import PROXIED, PROXIED_OPENING, WORKER_BATCH, AwsCallsResult
+from bench.proxy_overhead import ProxyOverheadResult
 from bench.refresh_concurrency import ConcurrencyResult
 from bench.scheduler_scale import SchedulerScaleResult
 from bench.secret_cache import LIFETIME_HOURS, SecretCacheResult, lru_hours, miss_rate
@@ -58,6 +65,11 @@ CLOUDWATCH_METRIC_MONTH = 0.30  # per custom metric (a name + dimension values)
 CLOUDWATCH_ALARM_MONTH = 0.10  # standard resolution
 CLOUDWATCH_DASHBOARD_MONTH = 3.00  # beyond an account's first 3
 XRAY_TRACE = 5.00 / 1_000_000  # traces recorded
+# HTTP API requests, the first 300 million a month ($0.90 beyond), each metered in 512 KB increments:
+# AWS's whitepaper "Best Practices for Designing Amazon API Gateway Private APIs and Private
+# Integration", Cost optimization, table 4 (us-east-1), as the API Gateway pricing page's examples.
+HTTP_API_REQUEST = 1.00 / 1_000_000
+HTTP_API_METERED_BYTES = 512 * 1024
 
 # ---- the workload --------------------------------------------------------------------------------
 CONNECTIONS = 1_000
@@ -509,10 +521,13 @@ def _observability(design: Design, inputs: Inputs, work: Workload) -> None:
     design.add("CloudWatch", f"alarms ({ALARMS})", ALARMS, CLOUDWATCH_ALARM_MONTH, fixed=True)
     design.add("CloudWatch", "dashboard", 1, CLOUDWATCH_DASHBOARD_MONTH, fixed=True)
     rate = (work.batches + TICKS_PER_MONTH) / SECONDS_PER_MONTH
-    sampled = min(rate, XRAY_SAMPLED_PER_SECOND) + XRAY_SAMPLED_RATE * max(
-        0.0, rate - XRAY_SAMPLED_PER_SECOND
-    )
-    design.add("X-Ray", "traces recorded", sampled * SECONDS_PER_MONTH, XRAY_TRACE)
+    design.add("X-Ray", "traces recorded", xray_sampled(rate) * SECONDS_PER_MONTH, XRAY_TRACE)
+
+
+def xray_sampled(rate: float) -> float:
+    """Traces recorded a second at `rate` invocations a second under X-Ray's default rule (the first
+    request each second, then 5 %), arrivals taken as steady."""
+    return min(rate, XRAY_SAMPLED_PER_SECOND) + XRAY_SAMPLED_RATE * max(0.0, rate - XRAY_SAMPLED_PER_SECOND)
 
 
 def scheduler_tick(inputs: Inputs, due: float) -> tuple[dict[str, float], float]:
@@ -594,4 +609,210 @@ def model(inputs: Inputs) -> CostResult:
         at_scale=build(inputs, connections=SCALE),
         tokens_in_secrets_manager_at_scale=build(inputs, connections=SCALE, tokens_in_secrets_manager=True),
         parts=[(part, build(inputs, connections=SCALE, without=frozenset({part}))) for part in WITHOUT],
+    )
+
+
+# ---- the store proxy: what a million proxied calls cost ------------------------------------------
+# Where a proxied call goes besides the store: API Gateway's HTTP API (its JWT authorizer is not
+# billed apart), the store_proxy Lambda, DynamoDB (the connection read, the store's call budget),
+# KMS (the tokens' data key, once per environment), CloudWatch Logs (the function's log line and
+# metrics, Lambda's platform lines, the API's access log line), X-Ray (Tracing: Active in Globals),
+# and the answer's way out to the caller. Arrivals are taken as steady; free tiers ignored.
+PER_MILLION = 1_000_000
+PROXY_CALLS_PER_MONTH = 1_000_000  # the figure's volume: 0.39 calls a second
+PROXY_BUSY_CALLS_PER_MONTH = 100_000_000  # beside it: 39 a second (X-Ray's 5 %, KMS spread thinner)
+# Out to the internet from us-east-1, the first 10 TB a month (AWS's EC2 on-demand pricing page,
+# "Data Transfer"; the 100 GB a month free across services ignored). The proxy's answer leaves AWS
+# to the caller; what the store sends Lambda comes in free.
+DATA_TRANSFER_OUT_GB = 0.09
+# An HTTP API access log line's variables for a proxied GET (the template's format fills them): the
+# request id and time as long as AWS's, the answer's length and latencies from this run.
+ACCESS_LOG_SAMPLE = {
+    "requestId": "Xk3Ab1CdEfGhIjK=",
+    "identity.sourceIp": "203.0.113.10",
+    "requestTime": "02/Dec/2026:03:00:00 +0000",
+    "httpMethod": "GET",
+    "routeKey": "GET /v1/connections/{connection_id}/proxy/{path+}",
+    "status": "200",
+    "protocol": "HTTP/1.1",
+}
+
+
+def access_log_bytes(log_format: str, values: dict[str, str]) -> int:
+    """The size of one access log line: `log_format` with each $context variable replaced by its
+    value in `values`, or "-" (what API Gateway writes for a variable without one)."""
+    filled = re.sub(r"\$context\.([A-Za-z.]+)", lambda found: values.get(found.group(1), "-"), log_format)
+    return len(filled.encode("utf-8"))
+
+
+@dataclass
+class ProxyInputs:
+    """What the proxy's cost takes from this run (figures 2 and 6) and the template."""
+
+    warm_calls: dict[str, float]  # AWS calls of a warm proxied call, its store's window open
+    opening_calls: dict[str, float]  # the same call when it opens its store's 10-second window
+    new_environment_calls: dict[str, float]  # what a new environment adds: the data key's Decrypt
+    connection_item_bytes: int  # the connection item as deployed, leased: what the GetItem reads
+    budget_item_bytes: int  # the store's call budget item: what the UpdateItem writes
+    seconds: float  # a warm proxied call, the store answering in store_latency_ms (figure 6)
+    store_latency_ms: int
+    answer_bytes: int  # the proxied answer's body
+    log_bytes: float  # the function's log line and EMF documents, per call
+    access_log_bytes: int  # the HTTP API's access log line
+    memory_mb: int
+
+
+@dataclass
+class ProxyDesign(Design):
+    """A month of proxied calls (`connections` unused: the unit is the call)."""
+
+    calls: int = 0
+
+    def per_million(self) -> float:
+        return self.total / self.calls * PER_MILLION
+
+    def service_per_million(self) -> dict[str, float]:
+        return {service: cost / self.calls * PER_MILLION for service, cost in self.by_service().items()}
+
+
+def proxy_environments(calls_per_month: float, seconds: float) -> float:
+    """Proxy environments started a month: as many at once as the steady load keeps busy (at least
+    one), each recycled every ENVIRONMENT_LIFETIME_HOURS."""
+    busy = calls_per_month / SECONDS_PER_MONTH * seconds
+    return max(1, math.ceil(busy)) * SECONDS_PER_MONTH / 3600 / ENVIRONMENT_LIFETIME_HOURS
+
+
+def proxy_cost(
+    inputs: ProxyInputs, *, calls_per_month: int = PROXY_CALLS_PER_MONTH, opening_share: float = 0.0
+) -> ProxyDesign:
+    """A month of `calls_per_month` proxied GETs, `opening_share` of them the first call of their
+    store's 10-second budget window (a refused UpdateItem before the one that opens it)."""
+    calls = calls_per_month
+    design = ProxyDesign(f"{calls:,} calls a month", 0, calls=calls)
+    billed_ms = math.ceil(inputs.seconds * 1000)  # Lambda bills by the millisecond, rounded up
+    gb_s = calls * billed_ms / 1000 * inputs.memory_mb / 1024
+    design.add("Lambda", "invocations", calls, LAMBDA_REQUEST)
+    design.add(
+        "Lambda",
+        f"duration (GB-s): {billed_ms} ms at {inputs.memory_mb} MB, the store answering in "
+        f"{inputs.store_latency_ms} ms",
+        gb_s,
+        LAMBDA_ARM_GB_SECOND,
+    )
+    increments = max(1, math.ceil(inputs.answer_bytes / HTTP_API_METERED_BYTES))
+    design.add(
+        "API Gateway",
+        f"HTTP API requests: {increments} per call ({inputs.answer_bytes:,} B answer, 512 KB increments)",
+        calls * increments,
+        HTTP_API_REQUEST,
+    )
+    design.add(
+        "API Gateway",
+        f"data transfer out (GB): the {inputs.answer_bytes:,} B answer to the caller",
+        calls * inputs.answer_bytes / 1e9,
+        DATA_TRANSFER_OUT_GB,
+    )
+    gets = inputs.warm_calls.get("dynamodb:GetItem", 0.0)
+    rru = strong_read_units(inputs.connection_item_bytes)
+    design.add(
+        "DynamoDB",
+        f"connection GetItem, strongly consistent: {gets:g} × {rru} RRU ({inputs.connection_item_bytes} B item)",
+        calls * gets * rru,
+        DYNAMODB_RRU,
+    )
+    updates = inputs.warm_calls.get("dynamodb:UpdateItem", 0.0)
+    wru = write_units(inputs.budget_item_bytes)
+    design.add(
+        "DynamoDB",
+        f"call budget UpdateItem: {updates:g} × {wru} WRU ({inputs.budget_item_bytes} B item)",
+        calls * updates * wru,
+        DYNAMODB_WRU,
+    )
+    extra = inputs.opening_calls.get("dynamodb:UpdateItem", 0.0) - updates
+    if opening_share and extra:
+        design.add(
+            "DynamoDB",
+            f"window openings: {opening_share:.0%} of calls, {extra:+g} UpdateItem (a refused write is billed)",
+            calls * opening_share * extra * wru,
+            DYNAMODB_WRU,
+        )
+    environments = proxy_environments(calls, inputs.seconds)
+    decrypts = inputs.new_environment_calls.get("kms:Decrypt", 0.0)
+    design.add(
+        "KMS",
+        f"Decrypt: {decrypts:g} per new environment ({environments:,.0f} a month, "
+        f"~{ENVIRONMENT_LIFETIME_HOURS} h each)",
+        environments * decrypts,
+        KMS_REQUEST,
+    )
+    logged = inputs.log_bytes + LAMBDA_PLATFORM_LOG_BYTES + inputs.access_log_bytes
+    design.add(
+        "CloudWatch",
+        f"log ingestion (GB): {logged:,.0f} B / call ({inputs.log_bytes:,.0f} log line + metrics, "
+        f"{LAMBDA_PLATFORM_LOG_BYTES} platform, {inputs.access_log_bytes} access log)",
+        calls * logged / 1e9,
+        CLOUDWATCH_LOGS_GB,
+    )
+    rate = calls / SECONDS_PER_MONTH
+    design.add(
+        "X-Ray",
+        f"traces recorded (default sampling at {rate:,.2f} calls/s)",
+        xray_sampled(rate) * SECONDS_PER_MONTH,
+        XRAY_TRACE,
+    )
+    return design
+
+
+@dataclass
+class ProxyCostResult:
+    inputs: ProxyInputs
+    figure: ProxyDesign  # 1M calls a month, each store's window open: the figure
+    sparse: ProxyDesign  # the same, every call opening its store's window
+    busy: ProxyDesign  # 100M calls a month, windows open
+
+    def designs(self) -> list[tuple[str, ProxyDesign]]:
+        return [
+            (f"{self.figure.calls / 1e6:,.0f} M calls a month, each store's window open", self.figure),
+            ("the same, every call opening its store's window", self.sparse),
+            (f"{self.busy.calls / 1e6:,.0f} M calls a month, windows open", self.busy),
+        ]
+
+
+def proxy_model(inputs: ProxyInputs) -> ProxyCostResult:
+    return ProxyCostResult(
+        inputs=inputs,
+        figure=proxy_cost(inputs),
+        sparse=proxy_cost(inputs, opening_share=1.0),
+        busy=proxy_cost(inputs, calls_per_month=PROXY_BUSY_CALLS_PER_MONTH),
+    )
+
+
+def proxy_inputs_from(
+    calls: AwsCallsResult,
+    overhead: ProxyOverheadResult,
+    inputs: Inputs,
+    memory_mb: int,
+    access_log_format: str,
+) -> ProxyInputs:
+    proxied = calls.operations[PROXIED]
+    judged = overhead.judged
+    latency = f"{judged.proxied_median * 1000:.0f}"
+    values = {
+        **ACCESS_LOG_SAMPLE,
+        "responseLength": str(overhead.answer_bytes),
+        "responseLatency": latency,
+        "integrationLatency": latency,
+    }
+    return ProxyInputs(
+        warm_calls=dict(proxied.warm.calls),
+        opening_calls=dict(calls.operations[PROXIED_OPENING].warm.calls),
+        new_environment_calls=dict(proxied.new_environment.calls - proxied.warm.calls),
+        connection_item_bytes=inputs.deployed_item_bytes,
+        budget_item_bytes=item_bytes(calls.budget_item),
+        seconds=judged.proxied_median,
+        store_latency_ms=judged.latency_ms,
+        answer_bytes=overhead.answer_bytes,
+        log_bytes=overhead.log_bytes,
+        access_log_bytes=access_log_bytes(access_log_format, values),
+        memory_mb=memory_mb,
     )

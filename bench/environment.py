@@ -62,6 +62,14 @@ def existing_functions(template: Template) -> dict[str, str]:
     }
 
 
+def access_log_format(template: Template) -> str:
+    """The HTTP API's access log line format (its AccessLogSettings.Format); "" without one."""
+    for resource in template.resources_of_type("AWS::Serverless::HttpApi").values():
+        settings = (resource.get("Properties") or {}).get("AccessLogSettings") or {}
+        return str(settings.get("Format", ""))
+    return ""
+
+
 def machine() -> dict[str, str]:
     model = platform.processor() or platform.machine()
     try:

@@ -177,3 +177,73 @@ def test_the_overhead_figure_is_the_ratio_of_medians_and_its_break_even_latency(
     assert result.met  # 1.12 ≤ 1.3
     # 24 ms of overhead is within 1.3 times any direct call of at least 80 ms.
     assert abs(result.break_even_seconds - 0.080) < 1e-9
+
+
+def _proxy_inputs(**changes: object) -> cost_model.ProxyInputs:
+    values: dict[str, object] = {
+        "warm_calls": {"dynamodb:GetItem": 1.0, "dynamodb:UpdateItem": 1.0},
+        "opening_calls": {"dynamodb:GetItem": 1.0, "dynamodb:UpdateItem": 2.0},
+        "new_environment_calls": {"kms:Decrypt": 1.0},
+        "connection_item_bytes": 973,
+        "budget_item_bytes": 75,
+        "seconds": 0.2241,
+        "store_latency_ms": 200,
+        "answer_bytes": 4018,
+        "log_bytes": 1132.0,
+        "access_log_bytes": 334,
+        "memory_mb": 512,
+    }
+    values.update(changes)
+    return cost_model.ProxyInputs(**values)  # type: ignore[arg-type]
+
+
+def test_the_access_log_line_is_the_template_format_filled_in():
+    log_format = (
+        '{"requestId":"$context.requestId","status":"$context.status","err":"$context.authorizer.error"}'
+    )
+    assert cost_model.access_log_bytes(log_format, {"requestId": "abc", "status": "200"}) == len(
+        '{"requestId":"abc","status":"200","err":"-"}'
+    )
+
+
+def test_xray_samples_the_first_call_each_second_then_five_percent():
+    assert cost_model.xray_sampled(0.4) == 0.4
+    assert cost_model.xray_sampled(1.0) == 1.0
+    assert abs(cost_model.xray_sampled(41.0) - (1.0 + 0.05 * 40)) < 1e-12
+
+
+def test_proxy_environments_are_the_busy_ones_recycled_every_six_hours():
+    # A million calls a month of 0.2 s keep less than one environment busy: one, 120 a month.
+    assert cost_model.proxy_environments(1_000_000, 0.2) == 120
+    # 100 million of 0.2 s: 7.7 busy on average, 8 at once.
+    assert cost_model.proxy_environments(100_000_000, 0.2) == 8 * 120
+
+
+def test_a_million_proxied_calls_priced_part_by_part():
+    inputs = _proxy_inputs()
+    design = cost_model.proxy_cost(inputs)
+    parts = design.service_per_million()
+    # Lambda: the request, and 225 ms (rounded up to the millisecond) at 0.5 GB.
+    assert abs(parts["Lambda"] - (0.20 + 0.225 * 0.5 * 0.0000133334 * 1e6)) < 1e-9
+    # API Gateway: one request per call (4 KB < 512 KB), and the answer's 4.018 GB out.
+    assert abs(parts["API Gateway"] - (1.00 + 4.018 * 0.09)) < 1e-9
+    # DynamoDB: 1 RRU (the connection, strongly consistent, < 4 KB) and 1 WRU (the budget, < 1 KB).
+    assert abs(parts["DynamoDB"] - (0.125 + 0.625)) < 1e-9
+    # KMS: one Decrypt per environment, 120 environments a month.
+    assert abs(parts["KMS"] - 120 * 0.03 / 10_000) < 1e-12
+    # Logs: the handler's bytes, the platform's 350 and the access log line, at $0.50 a GB.
+    assert abs(parts["CloudWatch"] - (1132 + 350 + 334) / 1e9 * 1e6 * 0.50) < 1e-9
+    # At 0.39 calls a second X-Ray traces every one.
+    assert abs(parts["X-Ray"] - 5.00) < 1e-9
+    assert abs(design.per_million() - sum(parts.values())) < 1e-9
+    # Every call opening its store's window: one more (refused) UpdateItem, one more WRU.
+    sparse = cost_model.proxy_cost(inputs, opening_share=1.0)
+    assert abs(sparse.per_million() - design.per_million() - 0.625) < 1e-9
+    # A busy month spreads X-Ray's first-each-second and the environments' Decrypts thinner.
+    busy = cost_model.proxy_cost(inputs, calls_per_month=100_000_000).service_per_million()
+    rate = 100_000_000 / cost_model.SECONDS_PER_MONTH
+    assert abs(busy["X-Ray"] - (1 + 0.05 * (rate - 1)) / rate * 5.00) < 1e-9
+    assert busy["KMS"] < parts["KMS"]
+    # An answer over 512 KB is metered as more requests.
+    big = cost_model.proxy_cost(_proxy_inputs(answer_bytes=600 * 1024)).service_per_million()
+    assert abs(big["API Gateway"] - (2.00 + 600 * 1024 / 1e9 * 1e6 * 0.09)) < 1e-9
