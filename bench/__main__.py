@@ -655,8 +655,9 @@ def proxy_section(proxy: ProxyOverheadResult, cost: ProxyCostResult) -> list[str
         f"Measured: the AWS calls of figure 2 (a warm proxied GET, the same opening its store's window, "
         f"what a new environment adds), the proxied call's time at {inputs.store_latency_ms} ms of store "
         f"latency above, the answer's size, the handler's log bytes, the deployed connection item "
-        f"({inputs.connection_item_bytes} B: 1 RRU strongly consistent) and the budget item "
-        f"({inputs.budget_item_bytes} B: 1 WRU). The duration is this machine's at full speed (Lambda "
+        f"({inputs.connection_item_bytes} B: {cost_model.strong_read_units(inputs.connection_item_bytes)} RRU "
+        f"strongly consistent) and the budget item ({inputs.budget_item_bytes} B: "
+        f"{cost_model.write_units(inputs.budget_item_bytes)} WRU). The duration is this machine's at full speed (Lambda "
         f"gives {inputs.memory_mb} MB about {inputs.memory_mb / 1769:.2f} of a vCPU: the call's few "
         "milliseconds of CPU take longer there) with "
         "moto's answer times in place of DynamoDB's. Assumed: calls arrive steadily; a proxy environment lives "
@@ -666,8 +667,8 @@ def proxy_section(proxy: ProxyOverheadResult, cost: ProxyCostResult) -> list[str
         "traced. A new environment decrypts each data key it meets once: measured, 1 (one connection); "
         "tokens are sealed under one data key per worker environment and hour, so an environment calling "
         f"many connections could meet up to ~{keys} in its life at {cost_model.SCALE:,} connections: "
-        f"{money(many_keys)} per million calls at {figure.calls:,} a month instead of "
-        f"{money(figure.service_per_million().get('KMS', 0.0))}.",
+        f"${many_keys:.3f} per million calls at {figure.calls:,} a month instead of "
+        f"${figure.service_per_million().get('KMS', 0.0):.4f}.",
         "",
     ]
     return lines

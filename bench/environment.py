@@ -364,17 +364,16 @@ class BenchEnvironment:
 
     def proxy_event(self, connection_id: str, store_path: str, query: str = "") -> dict[str, Any]:
         """GET /v1/connections/{id}/proxy/{store_path}?{query}, as the HTTP API hands it to the store
-        proxy (no sample of its own: the management API's GET, re-routed)."""
+        proxy (its sample, for this connection and query)."""
         from urllib.parse import parse_qsl
 
-        route = "GET /v1/connections/{connection_id}/proxy/{path+}"
         event = self.http_event(
-            "management-get-connection",
+            "store_proxy-get-products",
             path=f"/v1/connections/{connection_id}/proxy/{store_path}",
             path_parameters={"connection_id": connection_id, "path": store_path},
         )
-        event["routeKey"] = event["requestContext"]["routeKey"] = route
         event["rawQueryString"] = query
+        event.pop("queryStringParameters", None)
         if query:
             event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
         return event
