@@ -32,9 +32,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     started = monotonic()
     deadline = started + context.get_remaining_time_in_millis() / 1000 - SAFETY_SECONDS
     store_calls = 0
+
+    def called() -> None:
+        nonlocal store_calls
+        store_calls += 1
+
     try:
-        answer = store_proxy.forward(proxy_request.call_of(event), deadline=deadline)
-        store_calls = answer.store_calls
+        answer = store_proxy.forward(proxy_request.call_of(event), deadline=deadline, on_store_call=called)
         result = proxy_request.result(answer)
     except DomainError as error:
         result = proxy_request.problem_result(error)

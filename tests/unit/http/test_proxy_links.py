@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 import httpx2
@@ -138,3 +139,32 @@ def test_a_link_with_dot_segments_never_sends_a_client_to_another_connection():
     written = _rewritten("/api/v1/../../con_2/proxy/orders?page=2")
     # As a client follows it: httpx2 (like a browser) resolves dot segments before sending.
     assert written is None or httpx2.URL(str(written)).path.startswith("/v1/connections/con_1/proxy/")
+
+
+def test_only_the_links_change_in_the_body_numbers_and_spacing_stay_as_the_store_sent_them():
+    body = (
+        b'{"total_count": 25, "price": 12.3456789012345678901, "huge": 1e400, '
+        b'"next_page": "https://store.example/api/v1/products?page=2", "previous_page": null}'
+    )
+    rewritten = proxy_links.rewritten_body(body, store_host="store.example", proxy_base=BASE)
+    assert rewritten == body.replace(
+        b"https://store.example/api/v1/products?page=2", f"{BASE}/products?page=2".encode()
+    )
+
+
+def test_a_link_the_text_search_cannot_find_is_still_rewritten_by_writing_the_answer_anew():
+    # The key spelled with an escape: the same member to a JSON parser, not to the text search.
+    body = b'{"next\\u005fpage": "https://store.example/api/v1/products?page=2"}'
+    rewritten = proxy_links.rewritten_body(body, store_host="store.example", proxy_base=BASE)
+    assert json.loads(rewritten) == {"next_page": f"{BASE}/products?page=2"}
+
+
+def test_a_body_in_utf16_is_rewritten_by_writing_it_anew():
+    body = json.dumps({"next_page": "/api/v1/products?page=3"}).encode("utf-16")
+    rewritten = proxy_links.rewritten_body(body, store_host="store.example", proxy_base=BASE)
+    assert json.loads(rewritten) == {"next_page": f"{BASE}/products?page=3"}
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b'{"total_count": 1}', b"[" * 100_000])
+def test_nothing_to_rewrite_is_none(body):
+    assert proxy_links.rewritten_body(body, store_host="store.example", proxy_base=BASE) is None

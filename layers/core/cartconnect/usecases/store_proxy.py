@@ -15,6 +15,7 @@ docs/decisions/0012-store-proxy.md says why each bound is what it is.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cartconnect import clock, hosts, runtime
@@ -105,9 +106,12 @@ class ProxyAnswer:
     store_calls: int
 
 
-def forward(call: ProxyCall, *, deadline: float) -> ProxyAnswer:
+def forward(
+    call: ProxyCall, *, deadline: float, on_store_call: Callable[[], None] = lambda: None
+) -> ProxyAnswer:
     """Forward `call` to its connection's store (see the module docstring). `deadline` is a monotonic
-    time after which no store call starts."""
+    time after which no store call starts; `on_store_call` hears of each call to the store, also of
+    those of a call that ends in an error."""
     token = token_access.get_token(call.tenant, call.connection_id, origin=call.origin, deadline=deadline)
     host = token.connection.subdomain
     base_url = _base_url(host)
@@ -116,6 +120,7 @@ def forward(call: ProxyCall, *, deadline: float) -> ProxyAnswer:
     while True:
         _spend(host, deadline)
         calls += 1
+        on_store_call()
         try:
             with store_budget.timed("ProxyStoreLatency"):
                 answer = store_budget.client(host).forward(
@@ -226,10 +231,8 @@ def _shaped(answer: ForwardedAnswer, call: ProxyCall, host: str, calls: int) -> 
         headers["Retry-After"] = answer.retry_after
     body = answer.body
     if body and media_type.is_json(answer.content_type):
-        document = _json_object(body)
         proxy_base = f"{call.origin}/v1/connections/{call.connection_id}/proxy"
-        if document is not None and proxy_links.rewrite(document, store_host=host, proxy_base=proxy_base):
-            body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        body = proxy_links.rewritten_body(body, store_host=host, proxy_base=proxy_base) or body
     elif body and len(body) > MAX_OTHER_ANSWER_BYTES:
         kind = f"{media_type.of(answer.content_type)} " if answer.content_type else ""
         raise BadGateway(
@@ -241,14 +244,6 @@ def _shaped(answer: ForwardedAnswer, call: ProxyCall, host: str, calls: int) -> 
             f"the store's answer is larger than the proxy passes on ({MAX_RESULT_CHARS} characters)"
         )
     return ProxyAnswer(answer.status_code, answer.content_type, body, headers, calls)
-
-
-def _json_object(body: bytes) -> dict[str, object] | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON after all, or nested too deep to rewrite: as it came
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _escaped_chars(body: bytes) -> int:
