@@ -266,7 +266,7 @@ def test_test_reports_offline_when_the_grant_is_revoked(
     sandbox.revoke_grant_of(stored_tokens(tenant, connection["id"]).access_token)
     outcome = client.post(_path(connection, "test")).json()
     assert outcome["online"] is False and outcome["http_status"] == 401
-    assert "refresh failed" in outcome["detail"]
+    assert "no longer accepts this connection's grant" in outcome["detail"]  # the refresh was refused
     stored = client.get(_path(connection)).json()
     assert stored["status"] == "needs_reauthorization" and stored["last_test"]["online"] is False
     assert of_type(captured_events(), "connection.needs_reauthorization")
