@@ -126,7 +126,7 @@ def run(out: Any = sys.stdout) -> int:
                     "name": "Sandbox store",
                     "subdomain": sandbox["host"],
                     "iclient_id": iclient["id"],
-                    "scopes": ["read_orders", "system"],
+                    "scopes": ["read_orders", "read_catalog", "system"],
                 },
             ),
             201,
@@ -181,8 +181,18 @@ def run(out: Any = sys.stdout) -> int:
         token = api.post(f"/v1/connections/{connection['id']}/token")
         if token.status_code == 200:
             step(8, f"access token for the platform: {_prefix(token.json()['access_token'])} (prefix only)")
+
+        proxied = f"/v1/connections/{connection['id']}/proxy/products?count=5"
+        page = _expect(api.get(proxied), 200, "a call through the store proxy").json()
+        step(
+            9,
+            f"GET {proxied}: {len(page['products'])} of {page['total_count']} products, "
+            f"next page {page['next_page']}",
+        )
     except (DemoFailed, httpx2.HTTPError) as failure:
         print(f"cartconnect-dev demo: {failure}", file=sys.stderr)
         return 1
-    print(f"done: tenant {tenant} has an active connection to the sandbox store.", file=out)
+    print(
+        f"done: tenant {tenant} has an active connection {connection['id']} to the sandbox store.", file=out
+    )
     return 0

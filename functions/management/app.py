@@ -26,7 +26,26 @@ from cartconnect.observability import logger, refresh_outcomes
 settings.require("management", "TABLE_NAME", "KMS_KEY_ID", "SECRET_PREFIX", "EVENT_BUS_NAME")
 
 metrics = Metrics()
-app = APIGatewayHttpResolver(enable_validation=True)
+
+
+class ManagementResolver(APIGatewayHttpResolver):
+    """The resolver whose OpenAPI document also describes the store proxy's route: another function
+    serves it, without a resolver of its own (cartconnect.http.proxy_openapi)."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        from aws_lambda_powertools.event_handler.openapi.models import PathItem
+
+        from cartconnect.http import proxy_openapi
+
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema.paths = {
+            **(schema.paths or {}),
+            proxy_openapi.PATH: PathItem.model_validate(proxy_openapi.path_item()),
+        }
+        return schema
+
+
+app = ManagementResolver(enable_validation=True)
 # The server and the security scheme as plain dicts, not Powertools' Server and HTTPBearer: those
 # live in its OpenAPI models module (pydantic classes for the whole OpenAPI spec, ~100 ms to import),
 # which only the documents need. Building a document validates the dicts into those same models

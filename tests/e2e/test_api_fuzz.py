@@ -68,9 +68,10 @@ def _jwt_routes() -> list[str]:
     """Every JWT-protected /v1 route of template.yaml ("METHOD /path"): what the deployed API serves, so a
     route the OpenAPI document forgets is still a test case (and fails it)."""
     template = load_template(ROOT / "template.yaml")
+    # OpenAPI has no greedy path parameter: the store proxy's `{path+}` is documented as `{path}`.
     return sorted(
         {
-            route.route_key
+            route.route_key.replace("+}", "}")
             for route in template.routes
             if route.path.startswith("/v1/") and route.route_key not in PUBLIC_ROUTES
         }

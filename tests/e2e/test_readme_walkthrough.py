@@ -5,6 +5,7 @@ changed them would: a snippet that hard-codes a port fails here."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -76,7 +77,7 @@ def test_demo_runs_the_whole_flow(dev_stack):  # noqa: F811
     assert result.returncode == 0, result.stdout + result.stderr
     assert "done: tenant" in result.stdout
     assert re.search(
-        r"^4\. the link's page says 'Connect the store [^']+', permissions read_orders, system",
+        r"^4\. the link's page says 'Connect the store [^']+', permissions read_orders, read_catalog, system",
         result.stdout,
         flags=re.M,
     )
@@ -84,6 +85,22 @@ def test_demo_runs_the_whole_flow(dev_stack):  # noqa: F811
     # No secret beyond a prefix: the sandbox app secret and full tickets never appear.
     assert "sandbox-app-secret" not in result.stdout
     assert not re.search(r"[0-9a-f]{64}", result.stdout)
+
+
+def test_proxy_snippet_pages_the_sandbox_stores_products(dev_stack):  # noqa: F811
+    demo = dev_stack.cli("demo")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    done = next(line for line in demo.stdout.splitlines() if line.startswith("done: tenant"))
+    tenant, connection = done.split()[2], re.search(r"con_\w+", done).group(0)
+    (snippet,) = [block for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S) if "/proxy/" in block]
+    result = _bash(dev_stack, _setup(tenant) + f"CONNECTION={connection}\n" + snippet)
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["total_count"] == 25 and answer["first"] == "Sandbox Product 01"
+    assert (
+        answer["next_page"]
+        == f"{dev_stack.api_url}/v1/connections/{connection}/proxy/products?page=2&count=10"
+    )
 
 
 def test_sandbox_snippet_prints_a_working_authorize_link(dev_stack):  # noqa: F811

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -15,15 +18,17 @@ import pytest
 
 from cartconnect import hosts
 from cartconnect.domain.tokens import TokenSet
-from cartconnect.provider.americommerce import AmeriCommerceClient, CallLimit
+from cartconnect.provider.americommerce import AmeriCommerceClient, CallLimit, ForwardedAnswer, StoreAnswer
 from cartconnect.provider.errors import (
     AccessTokenRejected,
     GrantRefused,
     ProviderError,
     ProviderResponseError,
+    ProviderTimedOut,
     ProviderUnavailable,
     RateLimited,
     RequestRejected,
+    StoreNotReached,
 )
 from cartconnect.provider.transport import UncheckedStoreHost
 from cartconnect.provider.urls import build_authorize_url
@@ -753,3 +758,237 @@ def test_only_lowercase_hex_signatures_are_accepted(store: SandboxStore, http: h
     auth_id, _, _ = authorize(store, http)
     odd = http.post(url, json={"client_id": CLIENT_ID, "auth_id": auth_id, "signature": "é" * 64})
     assert (odd.status_code, odd.json()["details"]) == (403, "Invalid signature")
+
+
+# -- forwarded calls (the store proxy): any status answered, only a transport failure raises --------
+
+CATALOG = "system,catalog"
+PRODUCTS = "/api/v1/products"
+
+
+def catalog_token(store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient) -> str:
+    auth_id, code, _ = authorize(store, http, scope=CATALOG)
+    return exchange(client, store, auth_id, code, scope=CATALOG).access_token
+
+
+def forward(
+    client: AmeriCommerceClient,
+    base_url: str,
+    token: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    content_type: str | None = None,
+    max_response_bytes: int = 1 << 20,
+) -> ForwardedAnswer:
+    return client.forward(
+        base_url,
+        token,
+        method=method,
+        path=path,
+        body=body,
+        content_type=content_type,
+        max_response_bytes=max_response_bytes,
+    )
+
+
+def sent_headers(store: SandboxStore, path: str) -> dict[str, str]:
+    request = store.last_request(path)
+    assert request is not None
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
+def test_a_forwarded_get_answers_the_page_and_the_call_limit_and_asks_for_no_cached_answer(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    token = catalog_token(store, http, client)
+    answer = forward(client, store.base_url, token, "GET", f"{PRODUCTS}?count=2&page=2")
+    assert answer.status_code == 200 and answer.content_type == "application/json; charset=utf-8"
+    page = json.loads(answer.body)
+    assert [item["id"] for item in page["products"]] == [3, 4] and page["total_count"] == 25
+    assert page["next_page"] == f"{store.base_url}{PRODUCTS}?page=3&count=2"
+    assert (answer.call_limit, answer.retry_after) == (CallLimit(1, 50), None)
+    headers = sent_headers(store, PRODUCTS)
+    assert headers["cache-control"] == "no-cache" and headers["x-ac-auth-token"] == token
+    assert headers["accept"] == "application/json" and "content-type" not in headers
+
+
+def test_forwarded_writes_create_update_and_delete_without_cache_control(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    token = catalog_token(store, http, client)
+    created = forward(
+        client,
+        store.base_url,
+        token,
+        "POST",
+        PRODUCTS,
+        b'{"item_name": "Mug"}',
+        content_type="application/json",
+    )
+    assert created.status_code == 200
+    item_id = json.loads(created.body)["id"]
+    assert item_id == 26 and json.loads(created.body)["item_name"] == "Mug"
+    posted = sent_headers(store, PRODUCTS)
+    assert posted["content-type"] == "application/json" and "cache-control" not in posted
+
+    path = f"{PRODUCTS}/{item_id}"
+    # No content type given: the body is sent as JSON.
+    updated = forward(client, store.base_url, token, "PUT", path, b'{"price": 4.5}')
+    assert updated.status_code == 200 and json.loads(updated.body)["price"] == 4.5
+    assert json.loads(updated.body)["item_name"] == "Mug"  # PUT merges
+    put = sent_headers(store, path)
+    assert put["content-type"] == "application/json" and "cache-control" not in put
+
+    deleted = forward(client, store.base_url, token, "DELETE", path)
+    assert (deleted.status_code, deleted.body) == (200, b"")
+    assert "cache-control" not in sent_headers(store, path)
+    assert forward(client, store.base_url, token, "GET", path).status_code == 404
+    assert [r["id"] for r in store.records("products")][-1] == 25
+
+
+def test_forwarded_error_statuses_are_answered_not_raised(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    token = catalog_token(store, http, client)
+    missing = forward(client, store.base_url, token, "GET", f"{PRODUCTS}/999")
+    assert missing.status_code == 404 and json.loads(missing.body)["message"] == "Not Found"
+    conflict = forward(client, store.base_url, token, "POST", PRODUCTS, b'{"price": 1}')
+    assert conflict.status_code == 409 and "item_name" in json.loads(conflict.body)["details"]
+    for rejected in ("", "unknown-token"):
+        unauthorized = forward(client, store.base_url, rejected, "GET", PRODUCTS)
+        assert unauthorized.status_code == 401 and unauthorized.call_limit is not None
+    not_allowed = forward(client, store.base_url, token, "DELETE", PRODUCTS)
+    assert not_allowed.status_code == 405
+    assert forward(client, store.base_url, token, "GET", f"{PRODUCTS}?page=abc").status_code == 400
+
+
+@pytest.mark.parametrize("fmt", ["seconds", "http-date"])
+def test_a_forwarded_429_keeps_a_well_formed_retry_after_and_the_hook_hears_it(
+    store: SandboxStore, http: httpx2.Client, pool: httpx2.Client, fmt: str
+) -> None:
+    heard: list[StoreAnswer] = []
+    client = AmeriCommerceClient(http=pool, on_answer=heard.append)
+    token = catalog_token(store, http, client)
+    store.configure(api_call_limit=5, retry_after_format=fmt)
+    for _ in range(5):
+        assert forward(client, store.base_url, token, "GET", PRODUCTS).status_code == 200
+    limited = forward(client, store.base_url, token, "GET", PRODUCTS)
+    assert limited.status_code == 429 and limited.call_limit == CallLimit(5, 5)
+    assert limited.retry_after is not None
+    if fmt == "seconds":
+        assert limited.retry_after.isdigit() and 0 < int(limited.retry_after) <= 10
+    else:
+        assert limited.retry_after.endswith(" GMT")
+    retry = heard[-1].retry_after_seconds
+    assert heard[-1].status_code == 429 and retry is not None and 0 < retry <= 11
+
+
+@pytest.fixture
+def scripted_store() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A loopback server answering 429 with the headers the test puts in the list, one set a call."""
+    answers: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            headers = answers.pop(0)
+            self.send_response(429)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", answers
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("5", "5"),
+        (" 5 ", "5"),
+        ("5.5", "6"),  # RFC 9110 delta-seconds are whole: rounded up, never sooner than the store said
+        ("Wed, 21 Oct 2026 07:28:00 GMT", "Wed, 21 Oct 2026 07:28:00 GMT"),
+        ("soon", None),
+        ("-1", None),
+        ("5; drop table", None),
+        ("", None),
+    ],
+)
+def test_a_retry_after_that_is_not_well_formed_is_not_passed_on(
+    scripted_store: tuple[str, list[dict[str, str]]], client: AmeriCommerceClient, sent: str, kept: str | None
+) -> None:
+    base_url, answers = scripted_store
+    answers.append({"Retry-After": sent, "X-AC-Call-Limit": "50/50"})
+    answers.append({"X-AC-Call-Limit": "many"})
+    limited = forward(client, base_url, "token", "GET", PRODUCTS)
+    assert (limited.status_code, limited.retry_after, limited.call_limit) == (429, kept, CallLimit(50, 50))
+    bare = forward(client, base_url, "token", "GET", PRODUCTS)
+    assert (bare.retry_after, bare.call_limit) == (None, None)
+
+
+def test_a_forwarded_answer_over_max_response_bytes_is_a_response_error(
+    store: SandboxStore, http: httpx2.Client, client: AmeriCommerceClient
+) -> None:
+    token = catalog_token(store, http, client)
+    whole = forward(client, store.base_url, token, "GET", f"{PRODUCTS}?count=25")
+    with pytest.raises(ProviderResponseError) as refused:
+        forward(
+            client,
+            store.base_url,
+            token,
+            "GET",
+            f"{PRODUCTS}?count=25",
+            max_response_bytes=len(whole.body) - 1,
+        )
+    assert refused.value.status_code == 200 and "too large" in str(refused.value)
+    exact = forward(
+        client, store.base_url, token, "GET", f"{PRODUCTS}?count=25", max_response_bytes=len(whole.body)
+    )
+    assert len(exact.body) == len(whole.body)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_forward_to_a_closed_port_never_left_store_not_reached(client: AmeriCommerceClient) -> None:
+    with pytest.raises(StoreNotReached) as info:
+        forward(client, f"http://127.0.0.1:{_free_port()}", "token", "POST", PRODUCTS, b"{}")
+    assert "connection failed" in str(info.value) and info.value.transient
+
+
+def test_a_store_that_accepts_but_never_answers_has_timed_out_after_the_request_was_sent() -> None:
+    with socket.socket() as silent, httpx2.Client(trust_env=False) as pool:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # the kernel completes the handshake; nobody ever reads or answers
+        fast = AmeriCommerceClient(
+            http=pool, timeout=httpx2.Timeout(connect=1.0, read=0.3, write=1.0, pool=1.0)
+        )
+        started = time.monotonic()
+        with pytest.raises(ProviderTimedOut) as info:
+            forward(fast, f"http://127.0.0.1:{silent.getsockname()[1]}", "token", "POST", PRODUCTS, b"{}")
+    assert not isinstance(info.value, StoreNotReached)  # it may have reached the store
+    assert time.monotonic() - started < 2.0 and "timed out" in str(info.value)
+
+
+def test_the_default_shared_client_forwards_to_a_host_checked_in_this_thread(
+    store: SandboxStore, http: httpx2.Client
+) -> None:
+    settings = Settings(table_name="t", kms_key_id="k", insecure_store_hosts=(store.host,))
+    base_url = hosts.safe_store_base_url(store.host, settings)  # pins the host in this context
+    token = catalog_token(store, http, AmeriCommerceClient())
+    created = forward(AmeriCommerceClient(), base_url, token, "POST", PRODUCTS, b'{"item_name": "Pinned"}')
+    assert created.status_code == 200 and json.loads(created.body)["item_name"] == "Pinned"

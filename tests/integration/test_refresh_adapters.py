@@ -3,6 +3,7 @@ fences, the per-store call budget, the due index and the scheduler tick, the loc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -19,7 +20,7 @@ from cartconnect.adapters import (
     table,
 )
 from cartconnect.clock import to_iso, utc_now
-from cartconnect.domain.connection import Connection, ConnectionStatus
+from cartconnect.domain.connection import Connection, ConnectionStatus, LastError
 from cartconnect.domain.tokens import TokenPair
 from cartconnect.refresh_schedule import DUE_SHARDS, due_keys, shard_of
 from cartconnect.usecases import refresh_scheduler
@@ -157,6 +158,32 @@ def test_the_fence_needs_the_version_read_and_the_lease(local_stack, unique_tena
     stored = refresh_repository.store_refreshed(lease.connection, owner="a", **write)
     assert stored.token_version == 4 and stored.lease_owner is None  # written, and the lease released
     assert refresh_repository.store_refreshed(lease.connection, owner="a", **write) is None  # only once
+
+
+def test_an_api_rejection_is_kept_as_last_error_fenced_on_the_token_version(local_stack, unique_tenant):
+    connection = _connection(unique_tenant, version=3)
+    now = utc_now().replace(microsecond=0)
+    message = "the store's API rejected the access token, also just after a refresh"
+    wrong = {"token_version": 2, "message": message, "now": now}
+    assert not refresh_repository.record_api_rejection(unique_tenant, connection.id, **wrong)
+    assert connection_repository.get(unique_tenant, connection.id) == connection  # nothing written
+    assert refresh_repository.record_api_rejection(
+        unique_tenant, connection.id, token_version=3, message=message, now=now
+    )
+    stored = connection_repository.get(unique_tenant, connection.id)
+    assert stored.last_error == LastError(refresh_repository.API_TOKEN_REJECTED, message, now)
+    assert stored.last_error.code == "api_token_rejected"  # the code token_access._holder_failed skips
+    # Only last_error: the status, the version and the refresh bookkeeping stay as they were.
+    assert dataclasses.replace(stored, last_error=None) == connection
+
+
+def test_an_api_rejection_never_brings_a_deleted_connection_back(local_stack, unique_tenant):
+    connection = _connection(unique_tenant, version=3)
+    _delete(connection)
+    assert not refresh_repository.record_api_rejection(
+        unique_tenant, connection.id, token_version=3, message="rejected", now=utc_now()
+    )
+    assert not _exists(connection)
 
 
 # -- the store's call budget -------------------------------------------------------------------------

@@ -168,3 +168,113 @@ def test_a_connection_deleted_during_the_refresh_is_not_found(fakes):
     fakes.results = [RefreshResult(Outcome.GONE, None)]
     with pytest.raises(NotFound):
         fakes.token()
+
+
+def test_an_issued_tokens_repr_hides_the_token_and_the_connection(fakes):
+    issued = fakes.token()
+    text = repr(issued)
+    assert "access-3" not in text and "connection" not in text and fakes.stored.subdomain not in text
+    assert "token_version=3" in text
+    assert issued.connection == fakes.stored  # carried, for the caller's store host and scopes
+
+
+# -- after_rejection: a token to try again with after the store's 401 ----------------------------
+
+
+def _after_rejection(fakes: Fakes) -> token_access.IssuedToken:
+    rejected = fakes.token()
+    return token_access.after_rejection(
+        "acme", "con_1", rejected, origin="https://cc.example", deadline=110.0
+    )
+
+
+def test_after_a_rejection_the_token_is_refreshed_whether_due_or_not(fakes):
+    refreshed = connection(token_version=4, subdomain="moved.example.com")
+    fakes.results = [
+        RefreshResult(Outcome.REFRESHED, refreshed, tokens=TokenSet("access-new", "refresh-new", NOW))
+    ]
+    issued = _after_rejection(fakes)
+    assert (issued.access_token, issued.token_version, issued.connection) == ("access-new", 4, refreshed)
+    assert fakes.refreshes == [{"expected_version": 3, "force": True, "deadline": 110.0}]
+
+
+def test_after_a_rejection_a_caller_that_finds_the_lease_held_takes_the_holders_token(fakes):
+    holding = connection(lease_owner="other", lease_expires_at=10**15)
+    fakes.results = [RefreshResult(Outcome.BUSY, holding)]
+    fakes.after_poll = [holding, connection(token_version=4)]
+    issued = _after_rejection(fakes)
+    assert (issued.access_token, issued.token_version) == ("access-4", 4)
+    assert fakes.polls == 2 and len(fakes.refreshes) == 1  # one store call for every rejected caller
+
+
+@pytest.mark.parametrize("outcome", [Outcome.NOT_NEEDED, Outcome.SUPERSEDED])
+def test_after_a_rejection_a_version_that_moved_meanwhile_is_taken(fakes, outcome):
+    fakes.results = [RefreshResult(outcome, connection(token_version=4))]
+    issued = _after_rejection(fakes)
+    assert (issued.access_token, issued.token_version) == ("access-4", 4)
+    assert len(fakes.refreshes) == 1 and fakes.polls == 0
+
+
+def test_after_a_rejection_a_deleted_connection_is_not_found(fakes):
+    fakes.results = [RefreshResult(Outcome.GONE, None)]
+    with pytest.raises(NotFound):
+        _after_rejection(fakes)
+
+
+@pytest.mark.parametrize("outcome", [Outcome.INACTIVE, Outcome.NEEDS_REAUTHORIZATION])
+def test_after_a_rejection_a_connection_without_a_grant_needs_authorization(fakes, outcome):
+    fakes.results = [
+        RefreshResult(
+            outcome, connection(status=ConnectionStatus.NEEDS_REAUTHORIZATION), reason="grant_refused"
+        )
+    ]
+    with pytest.raises(AuthorizationRequired) as required:
+        _after_rejection(fakes)
+    assert required.value.extra["authorize_url"] == "https://cc.example/connect/fresh-ticket"
+    assert required.value.extra["connection_status"] == "needs_reauthorization"
+
+
+def test_after_a_rejection_a_failed_refresh_fails_even_while_the_old_token_is_valid(fakes):
+    fakes.results = [
+        RefreshResult(
+            Outcome.FAILED, None, reason="store_unavailable", detail="HTTP 503", retry_after_seconds=30
+        )
+    ]
+    with pytest.raises(RefreshFailed) as failure:
+        _after_rejection(fakes)  # the rejected token is no fallback, however long it would last
+    assert failure.value.extra["code"] == "store_unavailable" and failure.value.retry_after_seconds == 30
+
+
+def test_after_a_rejection_a_deferred_refresh_asks_to_retry_after_the_budget(fakes):
+    fakes.results = [RefreshResult(Outcome.DEFERRED, None, reason="store_call_budget", retry_after_seconds=4)]
+    with pytest.raises(TryLater) as later:
+        _after_rejection(fakes)
+    assert later.value.retry_after_seconds == 4
+
+
+# -- a proxied call's 401 on the connection is no refresh failure to share ------------------------
+
+
+def test_a_holders_api_token_rejected_error_is_not_shared_as_a_refresh_failure():
+    rejected = connection(last_error=LastError(refresh_repository.API_TOKEN_REJECTED, "rejected", NOW))
+    assert token_access._holder_failed(rejected, NOW - timedelta(seconds=1)) is None
+    failed = connection(last_error=LastError("store_unavailable", "HTTP 503", NOW))
+    assert isinstance(token_access._holder_failed(failed, NOW - timedelta(seconds=1)), RefreshFailed)
+
+
+def test_a_waiter_that_finds_an_api_token_rejected_error_refreshes_instead_of_failing(fakes):
+    fakes.stored = connection(**EXPIRED)
+    holding = connection(**EXPIRED, lease_owner="other", lease_expires_at=10**15)
+    done = connection(
+        **EXPIRED,
+        last_error=LastError(refresh_repository.API_TOKEN_REJECTED, "rejected after a refresh", NOW),
+    )
+    fakes.results = [
+        RefreshResult(Outcome.BUSY, holding),
+        RefreshResult(
+            Outcome.REFRESHED, connection(token_version=4), tokens=TokenSet("access-new", "r", NOW)
+        ),
+    ]
+    fakes.after_poll = [done]
+    assert fakes.token().access_token == "access-new"
+    assert len(fakes.refreshes) == 2

@@ -61,3 +61,14 @@ def of_error(error: DomainError) -> str:
         errors=field_errors(error),
         extra=error.extra,
     )
+
+
+def internal_error(request_id: str | None) -> str:
+    """An unexpected failure: nothing of it but the request id to report."""
+    return body(
+        500,
+        "Internal server error",
+        "the request failed unexpectedly; retry later or report the request id",
+        type_slug="internal-error",
+        extra={"request_id": request_id} if request_id else None,
+    )

@@ -114,12 +114,11 @@ def http_api_result(response: Response[str]) -> dict[str, Any]:
 
 
 def internal_error(request_id: str | None) -> Response[str]:
-    return problem(
-        500,
-        "Internal server error",
-        "the request failed unexpectedly; retry later or report the request id",
-        type_slug="internal-error",
-        extra={"request_id": request_id} if request_id else None,
+    return Response(
+        status_code=500,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=problem_document.internal_error(request_id),
+        headers=problem_document.headers(None),
     )
 
 

@@ -45,7 +45,11 @@ def store_path(raw_path: str, connection_id: str, raw_query: str) -> str:
     start = raw_path.find(mark)
     if start < 0:
         raise ProxyPathRefused("the request path does not name this connection's proxy")
-    suffix = raw_path[start + len(mark) :]
+    return checked(raw_path[start + len(mark) :], raw_query)
+
+
+def checked(suffix: str, raw_query: str) -> str:
+    """`/api/v1/{suffix}?{raw_query}` when both are plain (the rules above); else ProxyPathRefused."""
     if not suffix:
         raise ProxyPathRefused("is empty: name a resource, e.g. products")
     if len(suffix) > MAX_PATH_CHARS:

@@ -76,7 +76,9 @@ def _body(event: dict[str, Any], method: str, content_type: str | None) -> bytes
             400, "Malformed request", "malformed-body", f"a {method} carries no body", "body"
         )
     encoded = bool(event.get("isBase64Encoded"))
-    size = len(raw) * 3 // 4 if encoded else len(str(raw).encode())
+    text = str(raw)
+    # Base64: 3 bytes per 4 characters, less one per '=' of padding.
+    size = len(text) * 3 // 4 - (len(text) - len(text.rstrip("="))) if encoded else len(text.encode())
     if size > MAX_REQUEST_BYTES:
         raise RequestRefused(
             413,
@@ -126,27 +128,20 @@ def result(answer: ProxyAnswer) -> dict[str, Any]:
 
 
 def problem_result(error: DomainError) -> dict[str, Any]:
-    return {
-        "statusCode": error.status,
-        "headers": {
-            "Content-Type": problem_document.PROBLEM_CONTENT_TYPE,
-            **problem_document.headers(error.retry_after_seconds),
-        },
-        "body": problem_document.of_error(error),
-        "isBase64Encoded": False,
-    }
+    return _problem(error.status, problem_document.of_error(error), error.retry_after_seconds)
 
 
 def internal_error_result(request_id: str | None) -> dict[str, Any]:
+    return _problem(500, problem_document.internal_error(request_id), None)
+
+
+def _problem(status: int, body: str, retry_after_seconds: float | None) -> dict[str, Any]:
     return {
-        "statusCode": 500,
-        "headers": {"Content-Type": problem_document.PROBLEM_CONTENT_TYPE, **problem_document.headers(None)},
-        "body": problem_document.body(
-            500,
-            "Internal server error",
-            "the request failed unexpectedly; retry later or report the request id",
-            type_slug="internal-error",
-            extra={"request_id": request_id} if request_id else None,
-        ),
+        "statusCode": status,
+        "headers": {
+            "Content-Type": problem_document.PROBLEM_CONTENT_TYPE,
+            **problem_document.headers(retry_after_seconds),
+        },
+        "body": body,
         "isBase64Encoded": False,
     }

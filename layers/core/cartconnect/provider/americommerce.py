@@ -9,6 +9,7 @@ neither the code, the secret nor a grant_type is ever sent. Redirects are never 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +43,8 @@ DEFAULT_TIMEOUT: Final = httpx2.Timeout(connect=3.0, read=10.0, write=10.0, pool
 # A token or store answer is a few hundred bytes; anything far larger is not the documented shape.
 MAX_RESPONSE_BYTES: Final = 1 << 20
 USER_AGENT: Final = "cartconnect/0.1"
+# The reason of the ProviderResponseError for an answer over the size a call reads.
+TOO_LARGE: Final = "response body too large"
 
 ACCESS_TOKEN_PATH: Final = "/api/oauth/access_token"
 REFRESH_PATH: Final = "/api/oauth/refresh"
@@ -137,6 +140,15 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:  # RFC 9110 dates are GMT; parsedate_to_datetime leaves "-0000" naive
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def _whole_retry_after(value: str, now: datetime) -> str | None:
+    """A store's Retry-After to pass on: an HTTP date as it came, delta-seconds rounded up to the
+    whole seconds RFC 9110 allows; None when it is neither."""
+    seconds = parse_retry_after(value, now)
+    if seconds is None:
+        return None
+    return str(math.ceil(seconds)) if _DELTA_SECONDS.fullmatch(value) else value
 
 
 def parse_call_limit(value: str | None) -> CallLimit | None:
@@ -275,7 +287,7 @@ class AmeriCommerceClient:
             content_type=answer.headers.get("Content-Type"),
             body=answer.body,
             call_limit=parse_call_limit(answer.headers.get("X-AC-Call-Limit")),
-            retry_after=retry_after if parse_retry_after(retry_after, self._clock()) is not None else None,
+            retry_after=_whole_retry_after(retry_after, self._clock()),
         )
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -319,9 +331,7 @@ class AmeriCommerceClient:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
-                        raise ProviderResponseError(
-                            endpoint, "response body too large", status_code=response.status_code
-                        )
+                        raise ProviderResponseError(endpoint, TOO_LARGE, status_code=response.status_code)
                     chunks.append(chunk)
             finally:
                 response.close()

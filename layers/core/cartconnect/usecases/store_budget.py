@@ -18,7 +18,7 @@ from cartconnect.observability import logger, milliseconds
 from cartconnect.provider.americommerce import DEFAULT_TIMEOUT, AmeriCommerceClient, StoreAnswer
 from cartconnect.refresh_policy import wait_fits
 
-# Waiting for the store's call budget: at most this many windows.
+# Waiting for the store's call budget: at most this many waits, each followed by one more try.
 BUDGET_WAITS = 3
 # What one store call may take, with the AWS calls around it.
 ATTEMPT_BUDGET_SECONDS = 15.0
@@ -36,10 +36,12 @@ def spend(
     for the budget while a whole attempt still fits before `deadline` (a monotonic time) and each
     wait is at most `max_wait_seconds`; `on_wait` hears of each wait before it starts."""
     wait: float | None = None
-    for _ in range(BUDGET_WAITS):
+    for waited in range(BUDGET_WAITS + 1):
         wait = store_rate_limiter.try_acquire(host, now=clock.utc_now().timestamp())
         if wait is None:
             return None
+        if waited == BUDGET_WAITS:  # asked again after the last wait: no more waiting
+            break
         if max_wait_seconds is not None and wait > max_wait_seconds:
             break
         remaining = deadline - runtime.current().monotonic()

@@ -22,7 +22,7 @@ from cartconnect.adapters import refresh_repository
 from cartconnect.errors import DomainError
 from cartconnect.http import media_type, proxy_links
 from cartconnect.observability import count, logger
-from cartconnect.provider.americommerce import ForwardedAnswer
+from cartconnect.provider.americommerce import TOO_LARGE, ForwardedAnswer
 from cartconnect.provider.errors import (
     ProviderResponseError,
     ProviderTimedOut,
@@ -141,10 +141,12 @@ def forward(call: ProxyCall, *, deadline: float) -> ProxyAnswer:
             raise BadGateway(
                 f"the store's answer failed ({error.reason}); the call may have been carried out"
             ) from None
-        except ProviderResponseError:
-            raise BadGateway(
-                f"the store's answer is larger than the proxy passes on ({MAX_STORE_ANSWER_BYTES} bytes)"
-            ) from None
+        except ProviderResponseError as error:
+            if error.reason == TOO_LARGE:
+                raise BadGateway(
+                    f"the store's answer is larger than the proxy passes on ({MAX_STORE_ANSWER_BYTES} bytes)"
+                ) from None
+            raise BadGateway(f"the store's answer could not be read ({error.reason})") from None
         if answer.status_code == 401 and not refreshed:
             refreshed = True
             token = token_access.after_rejection(
@@ -244,7 +246,7 @@ def _shaped(answer: ForwardedAnswer, call: ProxyCall, host: str, calls: int) -> 
 def _json_object(body: bytes) -> dict[str, object] | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON after all, or nested too deep to rewrite: as it came
         return None
     return document if isinstance(document, dict) else None
 
