@@ -11,14 +11,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 import pytest
 import secret_scan
 from flow import api, new_connection
-from lifecycle import stored_tokens
+from lifecycle import hook_store_refresh, stored_tokens
 
 from cartconnect.http import proxy_path, proxy_request
 from cartconnect.usecases import store_proxy
@@ -230,24 +229,31 @@ def test_only_the_proxys_own_headers_reach_the_store(
 # ---- the 401, refreshed once ---------------------------------------------------------------------
 
 
-def _into_window_at(shift_clock: Callable[[float], None], position: float) -> None:
-    """Move cartconnect's clock so that it reads `position` seconds into a 10-s budget window now."""
-    shift_clock((position - time.time() % 10) % 10)
-
-
 def test_twenty_concurrent_callers_after_a_401_share_one_refresh(
-    local_stack, sandbox, tenant, authorized, shift_clock, waits
+    local_stack, sandbox, tenant, authorized, shift_clock, waits, monkeypatch
 ):
     connection = authorized(scopes=("read_catalog",))
     client = api(local_stack, tenant)
     old = _platform_token(client, connection)
     sandbox.expire_access_token(old)  # cartconnect still thinks it valid: the store says 401
-    # 20 rejected calls, one refresh and 20 calls again are 41 spends of a budget of 25 per window
-    # (the sandbox's limit of 50 takes all 40 API calls): about 16 callers wait for the next window.
-    # A budget wait over 5 s is a 429 (MAX_BUDGET_WAIT_SECONDS), so where in its window the test
-    # starts would decide the outcome. Starting 5.5 s into a window makes every wait at most 4.5 s,
-    # and `waits` passes it at once by moving the clock on.
-    _into_window_at(shift_clock, 5.5)
+
+    def rejected_calls() -> int:
+        return sum(request.headers.get("X-AC-Auth-Token") == old for request in _api_requests(sandbox))
+
+    # 20 rejected calls, the refresh and 20 calls again are 41 spends of the store's budget, 25 a
+    # window (the sandbox's limit of 50 takes all 40 API calls). Left to the clock, where the burst
+    # falls in its window would decide how many callers wait, and a wait over 5 s is a 429; with
+    # `waits`, every waiter moves the shared clock on by its own wait, so windows fly past the others
+    # and their spends go astray. Instead the refresh starts only once all 20 callers were rejected
+    # (20 spends and its own, in one window at most two), and then the clock moves to the next window,
+    # where the 20 calls again fit: nobody waits, whenever the test runs.
+    def after_every_rejection(_: dict) -> None:
+        deadline = time.monotonic() + 20
+        while rejected_calls() < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        shift_clock(10.5 - time.time() % 10)  # half a second into the next window
+
+    hook_store_refresh(monkeypatch, after_every_rejection)
     barrier = threading.Barrier(20)
 
     def call(_: int) -> httpx2.Response:
@@ -262,13 +268,9 @@ def test_twenty_concurrent_callers_after_a_401_share_one_refresh(
     shown = client.get(f"/v1/connections/{connection['id']}").json()
     assert shown["token_version"] == connection["token_version"] + 1 and shown["last_error"] is None
     new = stored_tokens(tenant, connection["id"]).access_token
-    used = Counter(
-        request.headers["X-AC-Auth-Token"]
-        for request in sandbox.captured
-        if request.path == "/api/v1/products/1"
-    )
-    assert set(used) == {old, new} and used[new] == 20 and used[old] <= 20
-    assert all(seconds <= 5 for seconds in waits.seconds)
+    used = Counter(request.headers["X-AC-Auth-Token"] for request in _api_requests(sandbox))
+    assert used == {old: 20, new: 20}
+    assert waits.seconds == []  # no budget wait, no backoff
 
 
 def test_a_token_rejected_after_its_refresh_too_is_a_401_and_shows_on_the_connection(
