@@ -99,6 +99,28 @@ AFTER_SEED: dict[str, Expected] = {
         200, lambda r: _json(r)["name"] == "Sample store (US)", "renamed"
     ),
     "management-update-iclient.json": Expected(200, lambda r: _json(r)["name"] == "Renamed app", "renamed"),
+    # The store proxy on the active connection (scopes include `catalog`), the sandbox store's answers
+    # forwarded: its products 1-25 are seeded; 3 is updated, 25 deleted (once per sandbox store: after
+    # that it is gone, 404), each new create adds one. The store's API takes no PATCH (405).
+    "store_proxy-get-products.json": Expected(
+        200,
+        lambda r: [item["id"] for item in _json(r)["products"]] == [1, 2] and _json(r)["total_count"] >= 2,
+        "the store's first two products",
+    ),
+    "store_proxy-create-product.json": Expected(
+        200,
+        lambda r: _json(r)["item_name"] == "Sample proxied product" and _json(r)["id"] > 25,
+        "the product the store created",
+    ),
+    "store_proxy-update-product.json": Expected(
+        200, lambda r: _json(r)["id"] == 3 and _json(r)["price"] == 12.75, "product 3 with its new price"
+    ),
+    "store_proxy-patch-product.json": Expected(
+        405, lambda r: "PATCH is not allowed" in r["body"], "the store's refusal of PATCH, forwarded"
+    ),
+    "store_proxy-delete-product.json": Expected(
+        200, lambda r: not r.get("body"), "deleted by the store (its answer has no body)"
+    ),
     "refresh_scheduler-tick.json": Expected(
         None, lambda r: r["complete"] is True and r["shards_done"] == r["shards_total"], "a complete tick"
     ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from http.cookies import SimpleCookie
@@ -52,6 +53,19 @@ class Browser:
 def _expect(response: httpx2.Response, status: int, step: str) -> httpx2.Response:
     if response.status_code != status:
         raise DemoFailed(f"{step}: expected HTTP {status}, got {response.status_code}: {response.text[:300]}")
+    return response
+
+
+def _patiently(call: Callable[[], httpx2.Response], tries: int = 4) -> httpx2.Response:
+    """`call` again after a 429's Retry-After, as a client of the proxy should: a store's call budget
+    is shared with the scheduled refreshes, and a store whose limit is not learned yet allows few."""
+    response = call()
+    for _ in range(tries - 1):
+        if response.status_code != 429:
+            break
+        wait = response.headers.get("Retry-After", "1")
+        time.sleep(min(float(wait), 10.0) if wait.isdigit() else 1.0)  # the proxy's own: whole seconds
+        response = call()
     return response
 
 
@@ -178,17 +192,19 @@ def run(out: Any = sys.stdout) -> int:
         if stored["status"] != "active":
             raise DemoFailed(f"the connection is {stored['status']}, not active")
 
-        token = api.post(f"/v1/connections/{connection['id']}/token")
-        if token.status_code == 200:
-            step(8, f"access token for the platform: {_prefix(token.json()['access_token'])} (prefix only)")
-
+        # The store's API first: its answer teaches the budget the store's limit (until then the
+        # smallest plan's is assumed, and short-lived tokens' refreshes would spend it).
         proxied = f"/v1/connections/{connection['id']}/proxy/products?count=5"
-        page = _expect(api.get(proxied), 200, "a call through the store proxy").json()
+        page = _expect(_patiently(lambda: api.get(proxied)), 200, "a call through the store proxy").json()
         step(
-            9,
+            8,
             f"GET {proxied}: {len(page['products'])} of {page['total_count']} products, "
             f"next page {page['next_page']}",
         )
+
+        token = api.post(f"/v1/connections/{connection['id']}/token")
+        if token.status_code == 200:
+            step(9, f"access token for the platform: {_prefix(token.json()['access_token'])} (prefix only)")
     except (DemoFailed, httpx2.HTTPError) as failure:
         print(f"cartconnect-dev demo: {failure}", file=sys.stderr)
         return 1

@@ -47,7 +47,9 @@ Decisions the provider's docs leave open:
   more required product fields; the sandbox asks only for the name); the store assigns the integer
   `id`. Create, update and read answer 200 with the record and delete 200 with an empty body, as
   the OpenAPI description says (no 201 or 204). PUT merges the fields given (it may not blank a
-  required one: 409). An unknown id is 404; a method a path does not take is 405.
+  required one: 409). An unknown id is 404; a method a path does not take is 405, PATCH on every
+  /api/v1 path (the OpenAPI description has none; it is a 405 in the store's shape, counted against
+  the limit like any call, not the HTTP server's own 501).
 - Every /api/v1 call counts against the call limit (reads, writes, and answers 401/403/404 too) before
   anything else is checked; only the accepted ones (not 429) fill the window and `api_call_times()`.
 - The /api/v1 fault switches (Faults.api_*) act after the call limit has counted the call, so the
@@ -889,8 +891,11 @@ class _SandboxHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._api_only("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._api_only("PATCH")
+
     def _api_only(self, method: str) -> None:
-        """PUT and DELETE: only the REST API takes them."""
+        """PUT, DELETE and PATCH: only the REST API takes them (and it refuses PATCH)."""
         path = urlsplit(self.path).path
         if self._refused(path):
             return
@@ -1016,7 +1021,9 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         if needs is None or "/" in item or (item and not (item.isascii() and item.isdigit())):
             self._json(404, _error_body(404, "Not Found", "No such resource"), limit)
             return
-        if method != "GET" and (resource not in API_WRITE_SCOPES or (method == "POST") == bool(item)):
+        if method == "PATCH" or (
+            method != "GET" and (resource not in API_WRITE_SCOPES or (method == "POST") == bool(item))
+        ):
             details = f"{method} is not allowed on /api/v1/{resource}{'/' + item if item else ''}"
             self._json(405, _error_body(405, "Method Not Allowed", details), limit)
             return

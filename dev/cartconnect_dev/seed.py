@@ -7,7 +7,8 @@ page, 400), under `cartconnect-dev invoke` and under `sam local invoke` alike:
       icl_00000000000000000000000001  "Sample store app": the sandbox store's app; used by both connections
       icl_00000000000000000000000002  "Unused app": no connection uses it (management-delete-iclient)
       con_00000000000000000000000001  "Sandbox store": active, authorized on the sandbox store (token,
-                                      refresh, test, get, update, authorize-link, the worker batch)
+                                      refresh, test, get, update, authorize-link, the worker batch, the
+                                      store proxy's samples: `catalog` lets them read and write products)
       con_00000000000000000000000002  "Sandbox store (pending)": pending_authorization (delete-connection,
                                       authorize-connect's link ticket, callback-store-denied's state)
       link ticket 00…00 (64 zeros) for con_…02, valid 10 minutes (authorize-connect)
@@ -51,7 +52,7 @@ SAMPLE_ICLIENT_ID = "icl_00000000000000000000000001"
 UNUSED_ICLIENT_ID = "icl_00000000000000000000000002"
 ACTIVE_CONNECTION_ID = "con_00000000000000000000000001"
 PENDING_CONNECTION_ID = "con_00000000000000000000000002"
-SCOPES = ["read_orders", "system"]
+SCOPES = ["catalog", "read_orders", "system"]
 # Fixtures, not secrets: the samples carry them (events/authorize-connect.json, callback-store-denied.json).
 SAMPLE_TICKET = "0" * 64
 SAMPLE_STATE = "0" * 64

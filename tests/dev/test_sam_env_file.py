@@ -28,6 +28,7 @@ def test_a_variable_the_template_adds_reaches_the_sam_env_file_without_edits(tmp
         "CallbackFunction",
         "RefreshSchedulerFunction",
         "RefreshWorkerFunction",
+        "StoreProxyFunction",
     }
     for variables in document.values():
         assert variables["ADDED_BY_A_LATER_CHANGE"] == "cartconnect-local/added/"

@@ -212,6 +212,27 @@ def test_a_missing_required_field_is_a_409_naming_it(
     assert len(store.records("products")) == 25 and len(store.records("customers")) == 12
 
 
+def test_patch_is_a_405_in_the_stores_shape_and_counts_as_a_call(
+    store: SandboxStore, http: httpx2.Client, token: Token
+) -> None:
+    """The store's API takes no PATCH (a proxy forwards one all the same): 405 with the store's error
+    body and call-limit header, never the HTTP server's 501, and the record is left as it was."""
+    store.configure(api_call_limit=5)
+    writer = token("catalog")
+    before = store.records("products")[2]
+    for path in ("products/3", "products", "orders/1"):
+        answer = _call(http, "PATCH", _api(store, path), writer, {"price": 1.0})
+        assert answer.status_code == 405, (path, answer.status_code)
+        assert answer.json() == {
+            "status_code": 405,
+            "message": "Method Not Allowed",
+            "details": f"PATCH is not allowed on /api/v1/{path}",
+        }
+    assert answer.headers["X-AC-Call-Limit"] == "3/5"
+    assert store.records("products")[2] == before
+    assert _call(http, "PATCH", _api(store, "products/3"), "not-a-token").status_code == 401
+
+
 def test_reset_restores_the_seed(store: SandboxStore, http: httpx2.Client, token: Token) -> None:
     access = token("people")
     seed = store.records("customers")

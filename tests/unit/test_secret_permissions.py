@@ -17,7 +17,8 @@ PREFIX_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
     "cartconnect/${AWS::StackName}/iclients/*"
 )
-READERS = ("CallbackFunction", "RefreshWorkerFunction")
+# Read a secret to sign an exchange or a refresh (the store proxy refreshes after a store 401).
+READERS = ("CallbackFunction", "RefreshWorkerFunction", "StoreProxyFunction")
 FUNCTIONS = [name for name, resource in RESOURCES.items() if resource["Type"] == "AWS::Serverless::Function"]
 
 

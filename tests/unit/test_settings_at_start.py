@@ -21,6 +21,7 @@ NEEDS = {
     "callback": ("TABLE_NAME", "KMS_KEY_ID", "EVENT_BUS_NAME"),
     "refresh_scheduler": ("TABLE_NAME", "KMS_KEY_ID", "REFRESH_QUEUE_URL"),
     "refresh_worker": ("TABLE_NAME", "KMS_KEY_ID", "EVENT_BUS_NAME", "REFRESH_QUEUE_URL"),
+    "store_proxy": ("TABLE_NAME", "KMS_KEY_ID", "EVENT_BUS_NAME"),
 }
 
 

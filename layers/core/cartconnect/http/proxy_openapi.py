@@ -40,6 +40,9 @@ _STORE_HEADERS = {
 }
 _ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
 
+_SEGMENT = "[A-Za-z0-9_~-][A-Za-z0-9._~-]*"
+_SEGMENTS = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
+
 _PARAMETERS = [
     {
         "in": "path",
@@ -54,7 +57,9 @@ _PARAMETERS = [
         "description": "The store path after /api/v1/, slashes included (e.g. products/12); refused (400, "
         "no store call) when it holds an empty, '.' or '..' segment, a backslash, ':', or an encoded "
         "slash, backslash, dot or '%'. The query string is passed on as it is.",
-        "schema": {"type": "string"},
+        # What the proxy accepts, in plain characters (an escape it accepts, e.g. %C3%A9, is past what a
+        # pattern on the decoded value can say): segments that neither are nor start with a dot.
+        "schema": {"type": "string", "maxLength": 2048, "pattern": _SEGMENTS},
     },
 ]
 
