@@ -782,6 +782,8 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.close_connection:  # a request whose body is left unread: the client must not reuse it
+            self.send_header("Connection", "close")
         self.end_headers()
         try:
             self.wfile.write(body)

@@ -322,6 +322,7 @@ def test_the_limit_takes_only_the_plans_values(store: SandboxStore, http: httpx2
 def test_the_calls_report_refuses_browsers(store: SandboxStore, http: httpx2.Client) -> None:
     refused = http.get(f"{store.base_url}/_sandbox/calls", headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403
+    assert refused.headers["Connection"] == "close"  # the store closes it: never reused for the next
     assert http.get(f"{store.base_url}/_sandbox/calls").json()["api_call_times"] == []
 
 
