@@ -52,6 +52,8 @@ Decisions the provider's docs leave open:
   the limit like any call, not the HTTP server's own 501).
 - Every /api/v1 call counts against the call limit (reads, writes, and answers 401/403/404 too) before
   anything else is checked; only the accepted ones (not 429) fill the window and `api_call_times()`.
+- The /api/v1 fault switches (Faults.api_*) act after the call limit has counted the call, so the
+  calls they answer are accepted calls too; `captured` keeps every /api/v1 request's headers.
 """
 
 from __future__ import annotations
@@ -75,10 +77,10 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 from cartconnect.provider.signing import exchange_signature, refresh_signature
@@ -86,6 +88,8 @@ from cartconnect_dev.loopback import ListenError, ServingThread, from_browser, h
 
 STORE_LOCAL_ZONE = timezone(timedelta(hours=-6))
 MAX_BODY = 64 * 1024
+# The largest answer body the /api/v1 faults may ask for (an HTML page, a JSON answer's padding).
+MAX_FAULT_BODY = 16 << 20
 
 
 @validated_dataclass(config=ConfigDict(validate_assignment=True, extra="forbid"))
@@ -114,6 +118,17 @@ class Faults:
     # page's bare object (docs/provider.md, "Testing a connection")
     stores_shape: Literal["list", "object"] = "list"
     api_window_seconds: float = 10.0
+    # /api/v1 faults, after the call limit has counted the call (in this order):
+    # every /api/v1 call answers this status (the store's JSON error body)...
+    api_status_5xx: Literal[500, 502, 503] | None = None
+    # ...only this many times, then api_status_5xx turns itself off (None: until it is switched off)
+    api_status_5xx_calls: Annotated[int, Field(ge=1)] | None = None
+    # every /api/v1 call answers 200 with an HTML page (text/html) of exactly this many bytes
+    api_html_bytes: Annotated[int, Field(ge=0, le=MAX_FAULT_BODY)] | None = None
+    # every access token is rejected (401), as when the store no longer lets the app in
+    api_reject_tokens: bool = False
+    # a JSON object answer carries a "padding" field of this many bytes ("x"s): an oversized answer
+    api_padding_bytes: Annotated[int, Field(ge=0, le=MAX_FAULT_BODY)] = 0
 
 
 _FAULTS = TypeAdapter(Faults)
@@ -400,11 +415,13 @@ class SandboxStore:
 
     @property
     def captured(self) -> list[CapturedRequest]:
-        """Snapshot of the requests received on the token endpoints, oldest first."""
+        """Snapshot of the requests received on the token endpoints and /api/v1, oldest first: each
+        with its path (no query), its headers as they arrived and its body."""
         with self._lock:
             return list(self._captured)
 
     def last_request(self, path: str) -> CapturedRequest | None:
+        """The latest captured request to `path` (without its query), e.g. "/api/v1/products"."""
         with self._lock:
             return next((req for req in reversed(self._captured) if req.path == path), None)
 
@@ -461,6 +478,18 @@ class SandboxStore:
     def _snapshot_faults(self) -> Faults:
         with self._lock:
             return replace(self.faults)
+
+    def _take_api_5xx(self) -> int | None:
+        """The status an /api/v1 call answers by the api_status_5xx fault, counting one down."""
+        with self._lock:
+            status, left = self.faults.api_status_5xx, self.faults.api_status_5xx_calls
+            if status is not None and left is not None:
+                self.faults = replace(
+                    self.faults,
+                    api_status_5xx=None if left == 1 else status,
+                    api_status_5xx_calls=None if left == 1 else left - 1,
+                )
+            return status
 
     def _count(self, name: str) -> None:
         with self._lock:
@@ -685,6 +714,12 @@ def _max_within(times: list[float], span: float) -> int:
     return most
 
 
+def _html_of_size(size: int) -> bytes:
+    """An HTML error page of exactly `size` bytes (cut short when `size` is below the page's own)."""
+    page = _ERROR_PAGE.format(title="Service Unavailable", detail="The store is busy.").encode()
+    return page[:size] + b" " * max(0, size - len(page))
+
+
 def _retry_after(seconds: float, fmt: str) -> str:
     whole = max(1, math.ceil(seconds))
     if fmt == "http-date":
@@ -747,6 +782,8 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.close_connection:  # a request whose body is left unread: the client must not reuse it
+            self.send_header("Connection", "close")
         self.end_headers()
         try:
             self.wfile.write(body)
@@ -973,14 +1010,11 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         """One REST call. Every call counts against the call limit before anything else is looked at."""
         self.store._count("api")
         self.store._capture(CapturedRequest(method, path, dict(self.headers.items()), raw))
-        allowed, used, wait = self.store._api_rate(faults)
-        limit = {"X-AC-Call-Limit": f"{used}/{faults.api_call_limit}"}
-        if not allowed:
-            limit["Retry-After"] = _retry_after(wait, faults.retry_after_format)
-            self._json(429, _error_body(429, "Too Many Requests", "Call limit exceeded"), limit)
+        limit = self._counted(faults)
+        if limit is None:
             return
         token = self.headers.get("X-AC-Auth-Token")
-        reason = self.store._check_access_token(token)
+        reason = "Token rejected" if faults.api_reject_tokens else self.store._check_access_token(token)
         if reason is not None:
             self._json(401, _error_body(401, "Unauthorized", reason), limit)
             return
@@ -1013,7 +1047,26 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         if answer is None:
             self._send(status, b"", "application/json; charset=utf-8", limit)
         else:
+            if faults.api_padding_bytes:
+                answer = {**answer, "padding": "x" * faults.api_padding_bytes}
             self._json(status, answer, limit)
+
+    def _counted(self, faults: Faults) -> dict[str, str] | None:
+        """Count the call against the call limit: its X-AC-Call-Limit header to answer with, or None
+        once it is answered (429 over the limit, or by the api_status_5xx or api_html_bytes fault)."""
+        allowed, used, wait = self.store._api_rate(faults)
+        limit = {"X-AC-Call-Limit": f"{used}/{faults.api_call_limit}"}
+        status = self.store._take_api_5xx() if allowed else None
+        if not allowed:
+            limit["Retry-After"] = _retry_after(wait, faults.retry_after_format)
+            self._json(429, _error_body(429, "Too Many Requests", "Call limit exceeded"), limit)
+        elif status is not None:
+            self._json(status, _error_body(status, HTTPStatus(status).phrase, "Sandbox fault"), limit)
+        elif faults.api_html_bytes is not None:
+            self._send(200, _html_of_size(faults.api_html_bytes), "text/html; charset=utf-8", limit)
+        else:
+            return limit
+        return None
 
     def _api_action(
         self, method: str, resource: str, item_id: int | None, raw: bytes

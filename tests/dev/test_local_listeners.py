@@ -248,6 +248,8 @@ def test_gateway_refuses_an_absolute_form_target_naming_another_host(local_stack
 
     assert status("http://evil.example/v1/openapi.json") == b"HTTP/1.1 421 Misdirected Request"
     assert status(f"http://127.0.0.1:{local_stack.port}/v1/openapi.json") == b"HTTP/1.1 200 OK"
+    # A path that holds "://" is a path (origin-form), routed as any other: here to no route.
+    assert status("/v1/openapi.json/https://evil.example/x") == b"HTTP/1.1 404 Not Found"
 
 
 def test_gateway_answers_its_loopback_names(local_stack: LocalStack) -> None:

@@ -322,4 +322,73 @@ def test_the_limit_takes_only_the_plans_values(store: SandboxStore, http: httpx2
 def test_the_calls_report_refuses_browsers(store: SandboxStore, http: httpx2.Client) -> None:
     refused = http.get(f"{store.base_url}/_sandbox/calls", headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403
+    assert refused.headers["Connection"] == "close"  # the store closes it: never reused for the next
     assert http.get(f"{store.base_url}/_sandbox/calls").json()["api_call_times"] == []
+
+
+# -- what a call sent, and the /api/v1 faults ---------------------------------------------------------
+
+
+def test_the_last_api_request_keeps_its_method_headers_and_body(
+    store: SandboxStore, http: httpx2.Client, token: Token
+) -> None:
+    access = token("catalog")
+    sent = http.post(
+        _api(store, "products?ignored=1"),
+        headers={"X-AC-Auth-Token": access, "X-Extra": "seen"},
+        json={"item_name": "Captured"},
+    )
+    assert sent.status_code == 200, sent.text
+    request = store.last_request("/api/v1/products")
+    assert request is not None and request.method == "POST"
+    assert request.headers["X-AC-Auth-Token"] == access and request.headers["X-Extra"] == "seen"
+    assert request.json() == {"item_name": "Captured"}
+    assert store.last_request("/api/v1/customers") is None
+
+
+def test_a_5xx_fault_answers_its_count_of_calls_then_turns_itself_off(
+    store: SandboxStore, http: httpx2.Client, token: Token
+) -> None:
+    access = token("read_catalog")
+    store.configure(api_status_5xx=503, api_status_5xx_calls=2)
+    statuses = [_call(http, "GET", _api(store, "products/1"), access) for _ in range(3)]
+    assert [answer.status_code for answer in statuses] == [503, 503, 200]
+    assert statuses[0].json()["status_code"] == 503 and statuses[0].headers["X-AC-Call-Limit"] == "1/50"
+    assert (store.faults.api_status_5xx, store.faults.api_status_5xx_calls) == (None, None)
+    assert len(store.api_call_times()) == 3  # answered, so accepted: they count
+    store.configure(api_status_5xx=500)  # no count: until switched off
+    assert {_call(http, "GET", _api(store, "products/1"), access).status_code for _ in range(3)} == {500}
+    with pytest.raises(ValueError):
+        store.configure(api_status_5xx_calls=0)
+
+
+def test_the_html_fault_answers_a_page_of_exactly_the_size_asked(
+    store: SandboxStore, http: httpx2.Client
+) -> None:
+    for size in (20, 100_000):
+        store.configure(api_html_bytes=size)
+        answer = http.get(_api(store, "products"))  # before the token is looked at
+        assert answer.status_code == 200 and answer.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert len(answer.content) == size and answer.content.startswith(b"<!doctype html>"[:size])
+    with pytest.raises(ValueError):
+        store.configure(api_html_bytes=-1)
+
+
+def test_the_reject_tokens_fault_refuses_a_valid_token(
+    store: SandboxStore, http: httpx2.Client, token: Token
+) -> None:
+    access = token("read_catalog")
+    store.configure(api_reject_tokens=True)
+    refused = _call(http, "GET", _api(store, "products/1"), access)
+    assert refused.status_code == 401 and refused.json()["details"] == "Token rejected"
+    store.configure(api_reject_tokens=False)
+    assert _call(http, "GET", _api(store, "products/1"), access).status_code == 200
+
+
+def test_padding_makes_a_json_answer_as_large_as_asked(
+    store: SandboxStore, http: httpx2.Client, token: Token
+) -> None:
+    access = token("read_catalog")
+    store.configure(api_padding_bytes=300_000)
+    answer = _call(http, "GET", _api(store, "products?count=1"), access).json()
+    assert answer["padding"] == "x" * 300_000 and len(answer["products"]) == 1

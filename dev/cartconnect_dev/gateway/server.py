@@ -32,7 +32,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         started = time.monotonic()
         target, authority = self.path, None
-        if "://" in target.split("?", 1)[0]:  # absolute-form request target
+        # An absolute-form request target (RFC 9112 3.2.2) starts with its scheme; one that starts with
+        # "/" is a path, whatever it holds ("/proxy/https://x" is a path with an empty segment).
+        if not target.startswith("/") and "://" in target.split("?", 1)[0]:
             authority, _, rest = target.split("://", 1)[1].partition("/")
             target = "/" + rest
         path, _, query = target.partition("?")
