@@ -397,13 +397,10 @@ def test_a_path_that_could_leave_api_v1_is_refused_before_any_store_call(
     assert sandbox.calls["api"] == 0 and not _api_requests(sandbox)
 
 
-# BUG (reported, left failing on purpose): a dot segment with a path parameter (`..;`, `.;`, `..%3B`)
-# passes proxy_path's check, which refuses only the segments "." and ".." exactly
-# (proxy_path._check_segment: `if segment in (".", "..")`), and goes to the store as
-# /api/v1/products/..;/stores. Servers and proxies that strip `;parameters` before resolving dot
-# segments (Tomcat, Jetty, Spring, some WAFs and load balancers) read it as /api/v1/stores: the very
-# "a store or a proxy in front of it" case the module guards against for %2E. An overlong UTF-8 dot
-# (%C0%AE, which lenient decoders read as ".") passes too.
+# A dot segment with a path parameter (`..;`, `.;`, `..%3B`): servers and proxies that strip
+# `;parameters` before resolving dot segments (Tomcat, Jetty, Spring, some WAFs and load balancers)
+# would read /api/v1/products/..;/stores as /api/v1/stores. An overlong UTF-8 dot (%C0%AE) is what
+# lenient decoders read as ".". (Both passed the first version of proxy_path; this test found them.)
 @pytest.mark.parametrize(
     "attack", ["products/..;/stores", "products/.;/1", "products/..%3B/stores", "%C0%AE%C0%AE/stores"]
 )

@@ -55,8 +55,9 @@ _PARAMETERS = [
         "name": "path",
         "required": True,
         "description": "The store path after /api/v1/, slashes included (e.g. products/12); refused (400, "
-        "no store call) when it holds an empty, '.' or '..' segment, a backslash, ':', or an encoded "
-        "slash, backslash, dot or '%'. The query string is passed on as it is.",
+        "no store call) when it holds an empty, '.' or '..' segment, a backslash, ':', ';', an encoded "
+        "slash, backslash, dot, ';' or '%', or an escape that is not UTF-8. The query string is passed "
+        "on as it is.",
         # What the proxy accepts, in plain characters (an escape it accepts, e.g. %C3%A9, is past what a
         # pattern on the decoded value can say): segments that neither are nor start with a dot.
         "schema": {"type": "string", "maxLength": 2048, "pattern": _SEGMENTS},

@@ -5,14 +5,16 @@ it, percent-encoding and all (API Gateway's path parameter is already decoded, s
 slash there). It is refused, before any store call, unless every segment is plain: no empty segment
 (`//`, which would start a host), no `.` or `..`, no backslash, no scheme (`:`), no encoded slash,
 backslash, dot or percent sign (`%2F`, `%5C`, `%2E`, `%25`: a store or a proxy in front of it that
-decodes once more would see `/`, `\\`, `..` or a new escape), no control, space or non-ASCII
-character. What passes is sent exactly as it came, after `/api/v1/`, so the store sees the path the
+decodes once more would see `/`, `\\`, `..` or a new escape), no `;` or `%3B` (a server that drops
+path parameters reads `..;` as `..`), no escape that is not UTF-8 (`%C0%AE`, an overlong '.'), no
+control, space or non-ASCII character. What passes is sent exactly as it came, after `/api/v1/`, so the store sees the path the
 caller wrote and nothing else.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_to_bytes
 
 from cartconnect.errors import DomainError
 
@@ -23,7 +25,7 @@ MAX_QUERY_CHARS = 4096
 _SEGMENT = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=@]|%[0-9A-Fa-f]{2})+")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 # Escapes that decode to something a second decoding could turn into a path change, or a control.
-_REFUSED_ESCAPES = frozenset({0x2F, 0x5C, 0x2E, 0x25, 0x3F, 0x23, 0x7F, *range(0x20)})
+_REFUSED_ESCAPES = frozenset({0x2F, 0x5C, 0x2E, 0x25, 0x3F, 0x23, 0x3B, 0x7F, *range(0x20)})
 # A query is sent as it came; it may not hold a fragment, a space, a control or non-ASCII character.
 _QUERY = re.compile(r"[\x21-\x7e]*")
 
@@ -72,10 +74,19 @@ def _check_segment(segment: str) -> None:
         raise ProxyPathRefused("holds a backslash")
     if ":" in segment:
         raise ProxyPathRefused("holds ':' (a scheme or a port): give a path on the store, not a URL")
+    if ";" in segment:
+        # A path parameter: servers that drop `;...` before resolving dot segments read `..;` as `..`.
+        raise ProxyPathRefused("holds ';' (a path parameter)")
     if not _SEGMENT.fullmatch(segment):
         raise ProxyPathRefused("holds a space, a control, a non-ASCII character or a malformed '%' escape")
     for escape in _ESCAPE.findall(segment):
         if int(escape, 16) in _REFUSED_ESCAPES:
             raise ProxyPathRefused(
-                f"holds %{escape.upper()}: an encoded slash, backslash, dot, '%', '?', '#' or control"
+                f"holds %{escape.upper()}: an encoded slash, backslash, dot, '%', '?', '#', ';' or control"
             )
+    try:
+        unquote_to_bytes(segment).decode("utf-8")  # strict: no overlong forms (%C0%AE, a lenient '.')
+    except UnicodeDecodeError:
+        raise ProxyPathRefused(
+            "holds escapes that are not UTF-8 (an overlong form of '.' or '/', say)"
+        ) from None
