@@ -232,9 +232,10 @@ def test_only_the_proxys_own_headers_reach_the_store(
     if body is not None:
         assert sent["content-type"] == "application/json; charset=utf-8"  # as the caller sent it
     assert sent["host"] == sandbox.host and not sent["user-agent"].startswith("caller")
+    assert not set(sent.values()) & set(CALLER_HEADERS.values())
+    # Nor any part of one (markers only: a short value such as "fr" may be part of a random token).
     values = " ".join(sent.values())
-    assert not any(value in values for value in CALLER_HEADERS.values() if value != "evil")
-    assert "Bearer" not in values  # the caller's own token stays behind
+    assert not [marker for marker in ("caller", "evil.example", "203.0.113.9", "Bearer") if marker in values]
 
 
 # ---- the 401, refreshed once ---------------------------------------------------------------------
