@@ -609,8 +609,8 @@ def proxy_section(proxy: ProxyOverheadResult, cost: ProxyCostResult) -> list[str
         f"{_ms(proxy.break_even_seconds)}. AWS calls per proxied call over all rounds: {calls} "
         f"({proxy.window_openings} calls opened the store's 10-second window: a second UpdateItem); no "
         "call waited for the store's budget (no ProxyBudgetWaits published) and every answer was 200. "
-        f"Answer: {proxy.direct_answer_bytes:,} bytes direct, {proxy.answer_bytes:,} proxied (its JSON "
-        f"parsed, the paging links rewritten to the proxy, serialized again); per call the handler logs "
+        f"Answer: {proxy.direct_answer_bytes:,} bytes direct, {proxy.answer_bytes:,} proxied (the same "
+        f"JSON with its paging links pointed at the proxy); per call the handler logs "
         f"{proxy.log_line_bytes:,.0f} bytes (its log line) and publishes {proxy.metric_bytes:,.0f} bytes "
         "of EMF metrics.",
         "",
