@@ -3,6 +3,7 @@ passes unchanged, and that nothing accepted can leave the store's /api/v1/."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import unquote, urlsplit
 
 import httpx2
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from cartconnect.http import problem_document
 from cartconnect.http.proxy_path import MAX_PATH_CHARS, MAX_QUERY_CHARS, ProxyPathRefused, store_path
 
 CONNECTION = "con_1"
@@ -22,7 +24,8 @@ def _refused(suffix: str, query: str = "", raw_path: str | None = None) -> Proxy
         store_path(PROXY + suffix if raw_path is None else raw_path, CONNECTION, query)
     error = refused.value
     assert (error.status, error.type_slug) == (400, "proxy-path-refused")
-    assert error.extra is not None and error.extra["errors"][0]["field"] == "path"
+    # The problem the caller gets names the field.
+    assert json.loads(problem_document.of_error(error))["errors"][0]["field"] == "path"
     return error
 
 

@@ -73,7 +73,8 @@ def refused(event: dict[str, Any], status: int, type_slug: str, field: str | Non
     error = refusal.value
     assert (error.status, error.type_slug) == (status, type_slug)
     if field is not None:
-        assert error.extra is not None and error.extra["errors"][0]["field"] == field
+        # The problem the caller gets names the field.
+        assert json.loads(proxy_request.problem_result(error)["body"])["errors"][0]["field"] == field
     return error
 
 

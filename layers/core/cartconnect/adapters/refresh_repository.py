@@ -217,15 +217,13 @@ def record_test(tenant: str, connection_id: str, result: LastTest) -> bool:
         "detail": result.detail,
         "store_name": result.store_name,
     }
-    recorded = table.conditional(
-        table.client().update_item,
-        TableName=table.table_name(),
-        Key=item_key(tenant, connection_id),
-        UpdateExpression="SET last_test = :test",
-        ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeValues=table.marshal({":test": {k: v for k, v in value.items() if v is not None}}),
+    return _set_if(
+        tenant,
+        connection_id,
+        "SET last_test = :test",
+        "attribute_exists(pk)",
+        {":test": {k: v for k, v in value.items() if v is not None}},
     )
-    return recorded is not None
 
 
 def record_api_rejection(
@@ -234,17 +232,26 @@ def record_api_rejection(
     """Keep on the item that the store's API rejected the token of `token_version`, even just after a
     refresh (the proxy's last 401): last_error, status unchanged. Fenced on the version: a token
     refreshed since is not the rejected one. False when the connection is gone or moved on."""
+    return _set_if(
+        tenant,
+        connection_id,
+        "SET last_error = :error",
+        "attribute_exists(pk) AND token_version = :version",
+        {
+            ":error": {"code": API_TOKEN_REJECTED, "message": message, "at": to_iso(now)},
+            ":version": token_version,
+        },
+    )
+
+
+def _set_if(tenant: str, connection_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+    """One conditional update of the connection item; False when its condition failed."""
     recorded = table.conditional(
         table.client().update_item,
         TableName=table.table_name(),
         Key=item_key(tenant, connection_id),
-        UpdateExpression="SET last_error = :error",
-        ConditionExpression="attribute_exists(pk) AND token_version = :version",
-        ExpressionAttributeValues=table.marshal(
-            {
-                ":error": {"code": API_TOKEN_REJECTED, "message": message, "at": to_iso(now)},
-                ":version": token_version,
-            }
-        ),
+        UpdateExpression=update,
+        ConditionExpression=condition,
+        ExpressionAttributeValues=table.marshal(values),
     )
     return recorded is not None

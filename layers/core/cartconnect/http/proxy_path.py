@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
-from cartconnect.errors import DomainError
+from cartconnect.errors import InvalidField
 
 PROXY_MARK = "/proxy/"
 MAX_PATH_CHARS = 2048
@@ -30,14 +30,16 @@ _REFUSED_ESCAPES = frozenset({0x2F, 0x5C, 0x2E, 0x25, 0x3F, 0x23, 0x3B, 0x7F, *r
 _QUERY = re.compile(r"[\x21-\x7e]*")
 
 
-class ProxyPathRefused(DomainError):
+class ProxyPathRefused(InvalidField):
+    """The `path` field refused, with a 400 (a path, not a body that failed validation)."""
+
     status = 400
     title = "Path refused"
     type_slug = "proxy-path-refused"
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"path: {reason}; only /api/v1/... on the connection's store is reachable")
-        self.extra = {"errors": [{"field": "path", "message": reason}]}
+        super().__init__("path", reason)
+        self.detail = f"path: {reason}; only /api/v1/... on the connection's store is reachable"
 
 
 def store_path(raw_path: str, connection_id: str, raw_query: str) -> str:

@@ -180,15 +180,12 @@ def _base_url(host: str) -> str:
 
 
 def _spend(host: str, deadline: float) -> None:
-    def waiting(_seconds: float) -> None:
-        count("ProxyBudgetWaits")
-
     wait = store_budget.spend(
         host,
         deadline=deadline,
         max_wait_seconds=MAX_BUDGET_WAIT_SECONDS,
         attempt_budget_seconds=ATTEMPT_SECONDS,
-        on_wait=waiting,
+        on_wait=lambda _seconds: count("ProxyBudgetWaits"),
     )
     if wait is not None:
         count("ProxyBudgetRefused")

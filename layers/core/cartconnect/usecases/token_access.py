@@ -75,8 +75,12 @@ def _require_active(connection: Connection, origin: str) -> None:
 def _issued(connection: Connection, blob: bytes | None) -> IssuedToken:
     if blob is None:  # an active connection always has tokens; never hand out nothing
         raise TryLater("the connection's tokens are being replaced; retry", retry_after_seconds=1)
-    tokens = token_vault.unseal(connection.tenant, connection.id, blob)
-    return IssuedToken(tokens.access_token, connection.expires_at, connection.token_version, connection)
+    return _refreshed(token_vault.unseal(connection.tenant, connection.id, blob).access_token, connection)
+
+
+def _refreshed(access_token: str, connection: Connection) -> IssuedToken:
+    """`access_token` as issued with the connection it was read or stored with."""
+    return IssuedToken(access_token, connection.expires_at, connection.token_version, connection)
 
 
 def _still_valid(connection: Connection) -> bool:
@@ -156,8 +160,7 @@ def get_token(tenant: str, connection_id: str, *, origin: str, deadline: float) 
             tenant, connection_id, expected_version=connection.token_version, deadline=deadline
         )
         if result.outcome is Outcome.REFRESHED and result.tokens and result.connection:
-            stored = result.connection
-            return IssuedToken(result.tokens.access_token, stored.expires_at, stored.token_version, stored)
+            return _refreshed(result.tokens.access_token, result.connection)
         if result.outcome is Outcome.GONE:
             raise connection_repository.not_found(connection_id)
         if result.outcome in (Outcome.FAILED, Outcome.DEFERRED):
@@ -228,8 +231,7 @@ def after_rejection(
         tenant, connection_id, expected_version=rejected.token_version, force=True, deadline=deadline
     )
     if result.outcome is Outcome.REFRESHED and result.tokens and result.connection:
-        stored = result.connection
-        return IssuedToken(result.tokens.access_token, stored.expires_at, stored.token_version, stored)
+        return _refreshed(result.tokens.access_token, result.connection)
     if result.outcome is Outcome.GONE:
         raise connection_repository.not_found(connection_id)
     if result.outcome in (Outcome.BUSY, Outcome.NOT_NEEDED, Outcome.SUPERSEDED):
