@@ -7,33 +7,23 @@ import base64
 import hashlib
 import json
 import re
-import sys
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cartconnect.process import reset_process_state
 from cartconnect_dev import cli
-from cartconnect_dev.gateway.functions import LambdaContext, import_from_path
+from cartconnect_dev.gateway.functions import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "docs" / "openapi.json"
 
 
 @pytest.fixture
-def management(monkeypatch: pytest.MonkeyPatch) -> Any:
+def management(import_function: Any) -> Any:
     """functions/management/app.py, imported as Lambda would (a fresh module, the openapi env)."""
-    for name, value in cli.OPENAPI_ENV.items():
-        monkeypatch.setenv(name, value)
-    reset_process_state()
-    name = f"_openapi_test_{uuid.uuid4().hex}"
-    module = import_from_path(ROOT / "functions" / "management" / "app.py", name)
-    yield module
-    sys.modules.pop(name, None)
-    reset_process_state()
+    return import_function("management")
 
 
 def _invoke(module: Any, event: dict[str, Any]) -> dict[str, Any]:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cartconnect.process import reset_process_state
 from cartconnect.usecases.store_proxy import BudgetSpent, ProxyAnswer, ProxyCall
-from cartconnect_dev import cli
-from cartconnect_dev.gateway.functions import LambdaContext, import_from_path
+from cartconnect_dev.gateway.functions import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = json.loads((ROOT / "events" / "store_proxy-get-products.json").read_text())
@@ -25,20 +21,14 @@ QUERY_VALUE = "needle-3f1c"
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in cli.OPENAPI_ENV.items():
-        monkeypatch.setenv(name, value)
-    reset_process_state()
-    name = f"_store_proxy_test_{uuid.uuid4().hex}"
-    module = import_from_path(ROOT / "functions" / "store_proxy" / "app.py", name)
+def app(import_function: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    module = import_function("store_proxy")
     counted: list[dict[tuple[str, ...], int]] = []
     monkeypatch.setattr(
         module.proxied_calls, "flush", lambda: counted.append(module.proxied_calls.snapshot())
     )
     module.counted = counted
-    yield module
-    sys.modules.pop(name, None)
-    reset_process_state()
+    return module
 
 
 def _event(raw_path: str | None = None) -> dict[str, Any]:
