@@ -45,7 +45,7 @@ Decisions the provider's docs leave open:
   `previous_page` are absolute URLs on the store's base URL. A create must carry a non-empty string
   `item_name` (products) or `email` (customers), else 409 naming it (the OpenAPI description lists
   more required product fields; the sandbox asks only for the name); the store assigns the integer
-  `id`. Create, update and read answer 200 with the record and delete 200 with an empty body, as
+  `id`, never one it assigned before (a deleted record's id is not reused). Create, update and read answer 200 with the record and delete 200 with an empty body, as
   the OpenAPI description says (no 201 or 204). PUT merges the fields given (it may not blank a
   required one: 409). An unknown id is 404; a method a path does not take is 405, PATCH on every
   /api/v1 path (the OpenAPI description has none; it is a 405 in the store's shape, counted against
@@ -339,6 +339,8 @@ class SandboxStore:
             self._api_calls: deque[float] = deque()  # the window's accepted calls (monotonic)
             self._api_accepted: list[float] = []  # every accepted /api/v1 call since reset (monotonic)
             self._records = seed_records()
+            # Ids are never reused, as a real store's identity column: a deleted record's id stays spent.
+            self._last_ids = dict(SEED_COUNTS)
             self._captured: list[CapturedRequest] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -647,7 +649,7 @@ class SandboxStore:
             return 409, _error_body(409, "Conflict", f"{missing} is required")
         with self._lock:
             records = self._records[resource]
-            item_id = max(records, default=0) + 1
+            item_id = self._last_ids[resource] = self._last_ids[resource] + 1
             stamp = _now_stamp()
             item = {**body, "id": item_id, "created_at": stamp, "updated_at": stamp}
             records[item_id] = item

@@ -169,6 +169,21 @@ def test_create_update_delete_with_the_write_scope(
     assert len(store.records("products")) == 25
 
 
+def test_a_deleted_records_id_is_never_assigned_again_until_reset(
+    store: SandboxStore, http: httpx2.Client, token: Token
+) -> None:
+    access = token("catalog")
+    assert _call(http, "DELETE", _api(store, "products/25"), access).status_code == 200
+    first = _call(http, "POST", _api(store, "products"), access, {"item_name": "First"}).json()
+    assert first["id"] == 26  # not 25: the newest record was deleted, its id stays spent
+    assert _call(http, "DELETE", _api(store, "products/26"), access).status_code == 200
+    assert _call(http, "POST", _api(store, "products"), access, {"item_name": "Second"}).json()["id"] == 27
+    assert http.post(f"{store.base_url}/_sandbox/reset").status_code == 200  # forgets the token too
+    store.configure(auto_approve=True)
+    third = _call(http, "POST", _api(store, "products"), token("catalog"), {"item_name": "Third"})
+    assert third.json()["id"] == 26
+
+
 def test_writes_need_the_write_scope(store: SandboxStore, http: httpx2.Client, token: Token) -> None:
     reader = token("read_catalog,people")
     refused = [
