@@ -287,7 +287,14 @@ class LocalStack:
         api_url = self._gateway.url
         issuer_url = f"{api_url}/_local/issuer"
 
-        defaults = {"JwtIssuer": issuer_url, "JwtAudience": AUDIENCE, "PublicBaseUrl": api_url}
+        defaults = {
+            "JwtIssuer": issuer_url,
+            "JwtAudience": AUDIENCE,
+            "PublicBaseUrl": api_url,
+            # The local schedule drains the queue right after each tick (scheduler.run_refresh_due):
+            # messages held back to spread a tick would wait for the next one.
+            "RefreshSpreadPercent": "0",
+        }
         overrides = {k: v for k, v in defaults.items() if k in self.template.parameters}
         overrides.update(self.parameter_overrides)
 

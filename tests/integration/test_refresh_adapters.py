@@ -15,14 +15,17 @@ import pytest
 from cartconnect.adapters import (
     connection_repository,
     due_index,
+    refresh_queue,
     refresh_repository,
     store_rate_limiter,
     table,
 )
+from cartconnect.adapters.refresh_queue import RefreshMessage
 from cartconnect.clock import to_iso, utc_now
 from cartconnect.domain.connection import Connection, ConnectionStatus, LastError
 from cartconnect.domain.tokens import TokenPair
 from cartconnect.refresh_schedule import DUE_SHARDS, due_keys, shard_of
+from cartconnect.settings import get_settings
 from cartconnect.usecases import refresh_scheduler
 from cartconnect_dev.scheduler import RefreshDueReport, ScheduleRunner, run_refresh_due, take_refresh_messages
 
@@ -365,6 +368,24 @@ def test_the_tick_stops_when_time_runs_low(local_stack, unique_tenant):
     finally:
         _delete(connection)
         _our_messages(local_stack, {connection.id})
+
+
+def test_a_held_message_stays_in_the_queue_for_its_delay(local_stack, monkeypatch):
+    sqs = local_stack.aws_client("sqs")
+    url = sqs.create_queue(QueueName=f"spread-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    monkeypatch.setenv("REFRESH_QUEUE_URL", url)
+    get_settings.cache_clear()
+    try:
+        now, held = RefreshMessage("acme", "con_now", 1), RefreshMessage("acme", "con_held", 1)
+        assert refresh_queue.send_delayed([(now, 0), (held, 900)]) == [(now, 0), (held, 900)]
+        visible = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+        assert [json.loads(m["Body"])["connection_id"] for m in visible] == ["con_now"]
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+        assert counts["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+        monkeypatch.undo()
+        get_settings.cache_clear()
 
 
 # -- the local schedule ----------------------------------------------------------------------------

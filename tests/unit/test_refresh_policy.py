@@ -44,7 +44,9 @@ from cartconnect.refresh_schedule import (
     needs_refresh,
     refresh_due_at,
     shard_of,
+    spread_delay,
 )
+from cartconnect.settings import Settings, SettingsError
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -234,6 +236,82 @@ def test_needs_refresh():
         min_validity=timedelta(seconds=60),
     )
     assert not needs_refresh(refresh_due_at=None, expires_at=None, now=NOW + timedelta(days=3650))
+
+
+TICK, SPREAD = timedelta(minutes=5), timedelta(minutes=4)
+
+
+def test_spreading_holds_the_newest_due_longest_and_the_overdue_not_at_all():
+    def delay(age: timedelta) -> int:
+        return spread_delay(due_at=NOW - age, now=NOW, tick=TICK, spread=SPREAD)
+
+    assert delay(timedelta(0)) == 240
+    assert delay(timedelta(seconds=150)) == 120
+    assert delay(TICK) == 0 and delay(timedelta(hours=3)) == 0  # a backlog goes at once
+    assert delay(-timedelta(seconds=5)) == 240  # a clock a little ahead: never past the spread
+    assert spread_delay(due_at=NOW, now=NOW, tick=TICK, spread=timedelta(0)) == 0
+    assert spread_delay(due_at=NOW, now=NOW, tick=timedelta(0), spread=SPREAD) == 0  # tick unknown
+
+
+@given(st.integers(min_value=0, max_value=299_999))
+def test_a_spread_refresh_runs_between_the_spread_and_a_tick_after_its_due_time(age_ms):
+    age = timedelta(milliseconds=age_ms)
+    held = spread_delay(due_at=NOW - age, now=NOW, tick=TICK, spread=SPREAD)
+    assert 0 <= held <= SPREAD.total_seconds()
+    lateness = age.total_seconds() + held
+    assert SPREAD.total_seconds() - 0.5 <= lateness <= TICK.total_seconds() + 0.5
+
+
+def test_a_ticks_refreshes_come_out_at_an_even_rate_over_the_spread():
+    # One connection came due every second of the last tick; a burst would put them all at 0 s.
+    delays = [
+        spread_delay(due_at=NOW - timedelta(seconds=age), now=NOW, tick=TICK, spread=SPREAD)
+        for age in range(300)
+    ]
+    per_10_seconds = [sum(1 for d in delays if start <= d < start + 10) for start in range(0, 240, 10)]
+    average = len(delays) / 24
+    assert max(per_10_seconds) <= average + 2 and min(per_10_seconds) >= average - 2
+    assert max(delays) == 240 and min(delays) == 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(2 hours)", 7200), ("", 0)],
+)
+def test_the_tick_is_read_from_the_schedules_rate_expression(expression, seconds):
+    env = {"TABLE_NAME": "t", "KMS_KEY_ID": "k", "REFRESH_SCHEDULE_EXPRESSION": expression}
+    assert Settings.from_environment(env).refresh_tick_seconds == seconds
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("REFRESH_SCHEDULE_EXPRESSION", "cron(0/5 * * * ? *)", "rate expression"),
+        ("REFRESH_SCHEDULE_EXPRESSION", "rate(0 minutes)", "rate expression"),
+        ("REFRESH_SPREAD_PERCENT", "95", "<= 90"),
+        ("REFRESH_SPREAD_PERCENT", "-1", ">= 0"),
+    ],
+)
+def test_a_malformed_schedule_or_spread_is_refused_naming_it(variable, value, named):
+    with pytest.raises(SettingsError, match=named) as refused:
+        Settings.from_environment({"TABLE_NAME": "t", "KMS_KEY_ID": "k", variable: value})
+    assert variable in str(refused.value)
+
+
+def test_the_spread_is_its_share_of_the_tick_and_never_past_sqs_longest_delay():
+    def spread(expression: str, percent: str) -> timedelta:
+        env = {
+            "TABLE_NAME": "t",
+            "KMS_KEY_ID": "k",
+            "REFRESH_SCHEDULE_EXPRESSION": expression,
+            "REFRESH_SPREAD_PERCENT": percent,
+        }
+        return Settings.from_environment(env).refresh_spread
+
+    assert spread("rate(5 minutes)", "80") == timedelta(seconds=240)
+    assert spread("rate(1 hour)", "80") == timedelta(minutes=15)
+    assert spread("rate(5 minutes)", "0") == timedelta(0)
+    assert spread("", "80") == timedelta(0)
 
 
 def test_due_keys_sort_by_time_and_the_bound_includes_exactly_the_due():

@@ -37,6 +37,20 @@ def refresh_due_at(
     return expires_at - min(lead, max(lifetime, timedelta(0)) / 2)
 
 
+def spread_delay(*, due_at: datetime, now: datetime, tick: timedelta, spread: timedelta) -> int:
+    """Whole seconds to hold back the refresh of a connection a tick found due, so that a tick's
+    refreshes run over `spread` at an even rate instead of all at once.
+
+    What came due just now waits the whole spread, what came due a tick ago (or earlier) not at all,
+    in proportion between: in steady state each refresh then runs between `spread` and `tick` after
+    its due time, and the due times, spread like the refreshes that set them, stay spread. Without
+    it the 5-minute ticks would re-bunch every refresh into a burst (capacity sized to the peak)."""
+    if spread <= timedelta(0) or tick <= timedelta(0):
+        return 0
+    age = min(max(now - due_at, timedelta(0)), tick)
+    return round(spread.total_seconds() * (1 - age / tick))
+
+
 def due_bound(now: datetime) -> str:
     """The exclusive upper bound of `due_sk` for "due at or before now": every ISO time <= now sorts
     below `{iso(now)}$` (a string sorts below any longer one it starts), and ISO strings of one width

@@ -7,6 +7,7 @@ nothing else from pydantic, and importing it costs every cold start ~50 ms.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,7 +38,13 @@ def _bool(name: str, value: str | None, *, default: bool) -> bool:
 
 
 def _number(
-    name: str, value: str, kind: type[float] | type[int], *, minimum: float, strict: bool = False
+    name: str,
+    value: str,
+    kind: type[float] | type[int],
+    *,
+    minimum: float,
+    strict: bool = False,
+    maximum: float | None = None,
 ) -> float:
     try:
         number = kind(value)
@@ -45,7 +52,25 @@ def _number(
         raise SettingsError(f"{name} must be a number, not {value!r}") from None
     if number < minimum or (strict and number == minimum):
         raise SettingsError(f"{name} must be {'>' if strict else '>='} {minimum}")
+    if maximum is not None and number > maximum:
+        raise SettingsError(f"{name} must be <= {maximum}")
     return number
+
+
+MAX_SQS_DELAY_SECONDS = 900
+MAX_SPREAD_PERCENT = 90
+_RATE = re.compile(r"rate\((?P<count>[1-9][0-9]*) (?P<unit>minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def _rate_seconds(name: str, value: str) -> int:
+    """An EventBridge rate expression ("rate(5 minutes)") in seconds; empty: 0."""
+    if not value.strip():
+        return 0
+    match = _RATE.fullmatch(value.strip())
+    if match is None:
+        raise SettingsError(f"{name} must be a rate expression such as rate(5 minutes), not {value!r}")
+    return int(match["count"]) * _UNIT_SECONDS[match["unit"].rstrip("s")]
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,10 @@ class Settings:
     # The store's documented call limit (calls per 10 s per store; 50 at most, 5/10/20 on some plans).
     # See docs/decisions/0005-store-rate-limiter.md for how it is enforced across Lambdas.
     store_call_limit: int = 50
+    # The scheduler's tick (the template's RefreshScheduleExpression, in seconds; 0: not known) and
+    # the share of it over which a tick's refreshes are spread (docs/lifecycle.md, "Spreading").
+    refresh_tick_seconds: int = 0
+    refresh_spread_percent: float = 0.0
 
     @property
     def refresh_lead(self) -> timedelta:
@@ -91,6 +120,12 @@ class Settings:
     @property
     def refresh_failure_window(self) -> timedelta:
         return timedelta(hours=self.refresh_failure_window_hours)
+
+    @property
+    def refresh_spread(self) -> timedelta:
+        """How long after a tick its refreshes may be held back (SQS delays a message 15 min at most)."""
+        seconds = self.refresh_tick_seconds * self.refresh_spread_percent / 100
+        return timedelta(seconds=min(seconds, MAX_SQS_DELAY_SECONDS))
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> Settings:
@@ -139,6 +174,19 @@ class Settings:
             ),
             store_call_limit=int(
                 _number("STORE_CALL_LIMIT", env.get("STORE_CALL_LIMIT", "50"), int, minimum=2)
+            ),
+            refresh_tick_seconds=_rate_seconds(
+                "REFRESH_SCHEDULE_EXPRESSION", env.get("REFRESH_SCHEDULE_EXPRESSION", "")
+            ),
+            refresh_spread_percent=float(
+                # Past 90 % a held message could still wait when the next tick finds it due again.
+                _number(
+                    "REFRESH_SPREAD_PERCENT",
+                    env.get("REFRESH_SPREAD_PERCENT", "0"),
+                    float,
+                    minimum=0,
+                    maximum=MAX_SPREAD_PERCENT,
+                )
             ),
         )
 

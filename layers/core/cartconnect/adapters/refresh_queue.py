@@ -60,28 +60,33 @@ def _queue_url() -> str:
 def send(messages: Sequence[RefreshMessage], *, delay_seconds: int = 0) -> int:
     """Send in batches of 10 (SendMessageBatch), retrying entries SQS did not accept; returns how
     many were accepted. Entries still refused are left for the next scheduler tick."""
-    sent = 0
+    return len(send_delayed([(message, delay_seconds) for message in messages]))
+
+
+def send_delayed(messages: Sequence[tuple[RefreshMessage, int]]) -> list[tuple[RefreshMessage, int]]:
+    """`send`, each message with its own delay in seconds (0 to 900); returns the accepted ones."""
+    accepted: list[tuple[RefreshMessage, int]] = []
     url = _queue_url()
     for offset in range(0, len(messages), BATCH_SIZE):
-        entries = {uuid.uuid4().hex: message for message in messages[offset : offset + BATCH_SIZE]}
+        entries = {uuid.uuid4().hex: pair for pair in messages[offset : offset + BATCH_SIZE]}
         for attempt in range(_SEND_ATTEMPTS):
             with aws.translated():
                 response = _client().send_message_batch(
                     QueueUrl=url,
                     Entries=[
-                        {"Id": entry_id, "MessageBody": m.to_json(), "DelaySeconds": delay_seconds}
-                        for entry_id, m in entries.items()
+                        {"Id": entry_id, "MessageBody": message.to_json(), "DelaySeconds": delay}
+                        for entry_id, (message, delay) in entries.items()
                     ],
                 )
-            sent += len(response.get("Successful", []))
+            accepted.extend(entries[item["Id"]] for item in response.get("Successful", []))
             failed = {item["Id"] for item in response.get("Failed", [])}
-            entries = {entry_id: m for entry_id, m in entries.items() if entry_id in failed}
+            entries = {entry_id: pair for entry_id, pair in entries.items() if entry_id in failed}
             if not entries:
                 break
             runtime.current().sleep(0.05 * 2**attempt)
         if entries:
             logger.warning("refresh messages not accepted by SQS", extra={"count": len(entries)})
-    return sent
+    return accepted
 
 
 def delay(receipt_handle: str, seconds: float) -> None:

@@ -5,6 +5,11 @@ are queried in parallel threads, one each, page by page, oldest due first, and e
 enqueued at once (SendMessageBatch, 10 per request). A tick is bounded in time: it stops starting pages when the
 Lambda's remaining time runs low, and whatever it did not reach is still due at the next tick.
 Enqueuing a connection twice is harmless: the worker re-reads it under its lease.
+
+Each message is held back in the queue in proportion to how recently its connection came due
+(`refresh_schedule.spread_delay`), so the refreshes of a tick run over most of the time until the
+next one at an even rate rather than in a burst: the table's capacity and the workers' concurrency
+follow the average rate, not the peak (docs/lifecycle.md, "Spreading").
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cartconnect import clock
@@ -21,7 +26,8 @@ from cartconnect.adapters import due_index, refresh_queue
 from cartconnect.adapters.refresh_queue import RefreshMessage
 from cartconnect.domain.connection import ConnectionStatus
 from cartconnect.observability import logger
-from cartconnect.refresh_schedule import DUE_SHARDS
+from cartconnect.refresh_schedule import DUE_SHARDS, spread_delay
+from cartconnect.settings import get_settings
 
 # Stop starting pages when less than this remains of the Lambda's time.
 RESERVE_MS = 10_000
@@ -35,6 +41,7 @@ T = TypeVar("T")
 class TickResult:
     due: int = 0  # due connections found (index entries whose item is still due)
     enqueued: int = 0
+    held: int = 0  # of the enqueued, sent with a delay (spread over the tick)
     stale: int = 0  # index entries whose item has moved on (refreshed, deleted, inactive)
     shards_done: int = 0
     shards_total: int = DUE_SHARDS
@@ -50,16 +57,25 @@ class _Tick:
     came from (with few due per shard, per-shard batches would be nearly empty)."""
 
     def __init__(
-        self, now: datetime, remaining_ms: Callable[[], int], reserve_ms: int, page_size: int
+        self,
+        now: datetime,
+        remaining_ms: Callable[[], int],
+        reserve_ms: int,
+        page_size: int,
+        *,
+        tick: timedelta,
+        spread: timedelta,
     ) -> None:
         self.now = now
+        self.tick = tick
+        self.spread = spread
         self.remaining_ms = remaining_ms
         self.reserve_ms = reserve_ms
         self.page_size = page_size
         self.result = TickResult()
         self._lock = threading.Lock()
         self._keys: list[dict[str, object]] = []
-        self._messages: list[RefreshMessage] = []
+        self._messages: list[tuple[RefreshMessage, int]] = []
 
     def time_left(self) -> bool:
         return self.remaining_ms() > self.reserve_ms
@@ -90,7 +106,10 @@ class _Tick:
         for chunk in chunks:
             candidates = due_index.read(chunk)
             due = [
-                RefreshMessage(c.tenant, c.connection_id, c.token_version)
+                (
+                    RefreshMessage(c.tenant, c.connection_id, c.token_version),
+                    spread_delay(due_at=c.refresh_due_at, now=self.now, tick=self.tick, spread=self.spread),
+                )
                 for c in candidates
                 if c.status == ConnectionStatus.ACTIVE.value
                 and c.refresh_due_at is not None
@@ -101,14 +120,15 @@ class _Tick:
                 self.result.stale += len(chunk) - len(due)
             self._add_messages(due, flush=False)
 
-    def _add_messages(self, messages: list[RefreshMessage], *, flush: bool) -> None:
+    def _add_messages(self, messages: list[tuple[RefreshMessage, int]], *, flush: bool) -> None:
         with self._lock:
             self._messages.extend(messages)
             batches = _take(self._messages, refresh_queue.BATCH_SIZE, flush)
         for batch in batches:
-            sent = refresh_queue.send(batch)
+            accepted = refresh_queue.send_delayed(batch)
             with self._lock:
-                self.result.enqueued += sent
+                self.result.enqueued += len(accepted)
+                self.result.held += sum(1 for _, delay in accepted if delay > 0)
 
 
 def _take(pool: list[T], size: int, everything: bool) -> list[list[T]]:
@@ -126,8 +146,16 @@ def tick(
     page_size: int = PAGE_SIZE,
     parallel: int = PARALLEL_SHARDS,
 ) -> TickResult:
-    """Enqueue every connection due now (as far as the time allows)."""
-    run = _Tick(clock.utc_now(), remaining_ms, reserve_ms, page_size)
+    """Enqueue every connection due now (as far as the time allows), spread over the tick."""
+    settings = get_settings()
+    run = _Tick(
+        clock.utc_now(),
+        remaining_ms,
+        reserve_ms,
+        page_size,
+        tick=timedelta(seconds=settings.refresh_tick_seconds),
+        spread=settings.refresh_spread,
+    )
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="due-shard") as pool:
         futures = [pool.submit(run.shard, shard) for shard in range(DUE_SHARDS)]
     errors = [error for error in (future.exception() for future in futures) if error is not None]
