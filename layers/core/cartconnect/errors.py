@@ -120,10 +120,10 @@ class AwsCallFailed(Exception):
     Not a DomainError: where no use case handles it, every HTTP function answers it as an unexpected
     error (http/failures). One that may pass (`transient`) is 503 with Retry-After: service-unavailable
     problem+json from the management API and the store proxy, the "try again" page from the authorize
-    and callback functions; any other is 500. The problems name
-    the request id; nothing of AWS's answer reaches the caller. The refresh worker and scheduler retry
-    a transient one (refresh_policy). It carries AWS's error code (or the SDK error's class name) and
-    whether it may pass, never the request, AWS's message or a secret.
+    and callback functions; any other is 500. The problems name the request id; nothing of AWS's
+    answer reaches the caller. The refresh worker and scheduler retry a transient one
+    (refresh_policy). It carries AWS's error code (or the SDK error's class name) and whether it may
+    pass, never the request, AWS's message or a secret.
     """
 
     def __init__(self, code: str, *, throttled: bool = False, transient: bool = False) -> None:
