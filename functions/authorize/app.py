@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cartconnect import settings
 from cartconnect.cold_start import imports_done
-from cartconnect.http import flow_pages, pages
+from cartconnect.http import failures, flow_pages, pages
 from cartconnect.observability import logger
 from cartconnect.usecases.authorization.flow import FlowRefused
 from cartconnect.usecases.authorization.redirect import preview, start
@@ -55,9 +55,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         redirect = start(ticket)
     except FlowRefused as refused:
         return flow_pages.refused(refused)
-    except Exception:
-        logger.exception("authorize failed")
-        return flow_pages.link_failed()
+    except Exception as error:
+        return flow_pages.link_failed(failures.unexpected(error, "authorize failed"))
     # 303: the browser follows with a GET, whatever the form's method was.
     return {
         "statusCode": 303,

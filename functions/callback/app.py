@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cartconnect import settings
 from cartconnect.cold_start import imports_done
-from cartconnect.http import flow_pages
+from cartconnect.http import failures, flow_pages
 from cartconnect.observability import logger
 from cartconnect.usecases.authorization.callback import complete
 from cartconnect.usecases.authorization.flow import FlowRefused
@@ -37,9 +37,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         outcome = complete(query, _cookies(event))
     except FlowRefused as refused:
         return flow_pages.refused(refused)
-    except Exception:
-        logger.exception("callback failed")
-        return flow_pages.callback_failed()
+    except Exception as error:
+        return flow_pages.callback_failed(failures.unexpected(error, "callback failed"))
     return flow_pages.authorized(outcome.connection.name, outcome.connection.subdomain, outcome.ended_cookie)
 
 

@@ -43,8 +43,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except DomainError as error:
         result = proxy_request.problem_result(error)
     except Exception as error:
-        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-        result = proxy_request.internal_error_result(context.aws_request_id)
+        result = proxy_request.unexpected_result(error, context.aws_request_id)
     status = int(result["statusCode"])
     proxied_calls.add(f"{status // 100}xx")
     proxied_calls.flush()

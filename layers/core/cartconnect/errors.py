@@ -1,8 +1,8 @@
 """Domain errors. The HTTP layer maps each one to a problem+json response in one place.
 
 AwsCallFailed is the one error an AWS call's failure leaves the adapters as (cartconnect/aws.py
-translates botocore's); it is no DomainError: the HTTP layer answers it as it answers any
-unexpected error.
+translates botocore's); it is no DomainError: the HTTP layer answers it with the unexpected errors
+(http/failures), 503 with Retry-After when it may pass, else 500.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ class RefreshFailed(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """An AWS service the request needs did not answer (throttled, unreachable); nothing was written."""
+    """An AWS service the request needs did not answer (throttled, unreachable): the secret store
+    (adapters/iclient_secret, which then wrote nothing), or any AWS call that failed but may pass
+    (a transient AwsCallFailed, answered with this problem by http/failures)."""
 
     status = 503
     title = "Service unavailable"
@@ -115,9 +117,13 @@ class AwsCallFailed(Exception):
     """An AWS call (DynamoDB, KMS, SQS) failed: throttled, unreachable, refused. Raised by the
     adapters (`aws.translated()`) in place of botocore's errors, so the use cases need no botocore.
 
-    Not a DomainError: where no use case handles it, the management API answers 500 naming the
-    request id (nothing of AWS's answer reaches the caller). It carries AWS's error code (or the
-    SDK error's class name) and whether it may pass, never the request, AWS's message or a secret.
+    Not a DomainError: where no use case handles it, every HTTP function answers it as an unexpected
+    error (http/failures). One that may pass (`transient`) is 503 with Retry-After: service-unavailable
+    problem+json from the management API and the store proxy, the "try again" page from the authorize
+    and callback functions; any other is 500. The problems name the request id; nothing of AWS's
+    answer reaches the caller. The refresh worker and scheduler retry a transient one
+    (refresh_policy). It carries AWS's error code (or the SDK error's class name) and whether it may
+    pass, never the request, AWS's message or a secret.
     """
 
     def __init__(self, code: str, *, throttled: bool = False, transient: bool = False) -> None:

@@ -133,3 +133,18 @@ def test_a_post_from_another_site_touches_nothing(handler, site):
     result = handler.lambda_handler(_event("POST", **{"sec-fetch-site": site}), _Context())
     assert result["statusCode"] == 403 and "cookies" not in result and "Location" not in result["headers"]
     assert handler.calls == []
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_aws_failure_is_the_try_again_page_with_503_when_it_may_pass_else_a_500(
+    handler, aws_failure, caplog, monkeypatch, method
+):
+    def failing(ticket: str) -> Any:
+        raise aws_failure.error
+
+    monkeypatch.setattr(handler, "preview" if method == "GET" else "start", failing)
+    result = handler.lambda_handler(_event(method), _Context())
+    body = aws_failure.check(result, caplog, "text/html; charset=utf-8")
+    assert "cookies" not in result and "Location" not in result["headers"]
+    said = "Try the link again in a few seconds." if aws_failure.status == 503 else "in a minute"
+    assert said in body and TICKET not in body

@@ -1,5 +1,6 @@
 """docs/openapi.json is the document the management function serves at GET /v1/openapi.json
-(`make openapi-check` compares the two; this asserts it without make)."""
+(`make openapi-check` compares the two; this asserts it without make); and how the function answers
+an AWS call that failed."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cartconnect.adapters import connection_repository
 from cartconnect_dev import cli
 from cartconnect_dev.gateway.functions import LambdaContext
 
@@ -92,3 +94,20 @@ def test_the_document_served_by_the_docs_route_is_nosniff_and_unframeable(manage
     headers = _invoke(management, _docs_event({"format": "json"}))["headers"]
     assert headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_aws_failure_is_a_503_with_retry_after_when_it_may_pass_else_a_500(
+    management, aws_failure, caplog, monkeypatch
+):
+    def get(tenant: str, connection_id: str) -> Any:
+        raise aws_failure.error
+
+    monkeypatch.setattr(connection_repository, "get", get)
+    event = json.loads((ROOT / "events" / "management-get-connection.json").read_text())
+    body = json.loads(aws_failure.check(_invoke(management, event), caplog, "application/problem+json"))
+    slug = "service-unavailable" if aws_failure.status == 503 else "internal-error"
+    assert (body["type"], body["status"], body["request_id"]) == (
+        f"https://cartconnect.dev/problems/{slug}",
+        aws_failure.status,
+        "r",
+    )

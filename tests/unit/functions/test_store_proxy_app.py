@@ -107,3 +107,16 @@ def test_an_unexpected_error_is_a_500_naming_the_request_and_nothing_of_the_erro
     assert (result["statusCode"], body["request_id"]) == (500, "req-1")
     assert "9d2e" not in result["body"]
     assert app.counted == [{("5xx",): 1}] and line.status == 500
+
+
+def test_an_aws_failure_is_a_503_with_retry_after_when_it_may_pass_else_a_500(
+    app, aws_failure, caplog, monkeypatch
+):
+    def forward(call: ProxyCall, *, deadline: float, on_store_call: Any) -> ProxyAnswer:
+        raise aws_failure.error
+
+    monkeypatch.setattr(app.store_proxy, "forward", forward)
+    result, line = _invoke(app, _event(), caplog)
+    body = json.loads(aws_failure.check(result, caplog, "application/problem+json"))
+    assert (body["status"], body["request_id"]) == (aws_failure.status, "req-1")
+    assert app.counted == [{("5xx",): 1}] and line.status == aws_failure.status

@@ -47,5 +47,7 @@ def test_malformed_json_is_a_400():
 
 
 def test_internal_error_reveals_nothing_but_the_request_id():
-    body = _body(problems.internal_error("req-123"))
+    response = problems.unexpected(RuntimeError("internal detail 41c7"), "req-123")
+    body = _body(response)
     assert body["status"] == 500 and body["request_id"] == "req-123"
+    assert "41c7" not in response.body and "Retry-After" not in response.headers

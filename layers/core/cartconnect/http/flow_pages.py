@@ -116,11 +116,26 @@ def too_many_parameters() -> dict[str, Any]:
     return pages.response(400, _NOT_VALID, "It has too many parameters.", ok=False)
 
 
-def link_failed() -> dict[str, Any]:
+def _unavailable(retry_after_seconds: int, title: str, message: str) -> dict[str, Any]:
+    extra_headers = {"Retry-After": str(retry_after_seconds)}
+    return pages.response(503, title, message, ok=False, extra_headers=extra_headers)
+
+
+# The answers to a failure no refusal names (http/failures.unexpected gives the Retry-After): an AWS
+# call that may pass is 503 with Retry-After, anything else 500. Neither clears the attempt's cookie:
+# a state not yet spent may still be completed.
+def link_failed(retry_after_seconds: int | None) -> dict[str, Any]:
+    if retry_after_seconds is not None:
+        # Opening the link spends nothing; a POST that spent it is told so on the next try.
+        return _unavailable(retry_after_seconds, "Please try again", "Try the link again in a few seconds.")
     return pages.response(500, "Something went wrong", "Try the link again in a minute.", ok=False)
 
 
-def callback_failed() -> dict[str, Any]:
+def callback_failed(retry_after_seconds: int | None) -> dict[str, Any]:
+    if retry_after_seconds is not None:
+        # What the page says when the secret store does not answer.
+        _, title, message = _SAID[Refusal.SECRET_STORE_UNAVAILABLE]
+        return _unavailable(retry_after_seconds, title, message)
     return pages.response(
         500, "Something went wrong", "The connection was not authorized. Ask for a new link.", ok=False
     )

@@ -10,10 +10,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from pydantic import BaseModel
 
-from cartconnect.http.schemas import AuthorizationRequiredProblem, GatewayMessage, Problem, RefreshProblem
+from cartconnect.http.schemas import (
+    AuthorizationRequiredProblem,
+    GatewayMessage,
+    Problem,
+    RefreshProblem,
+    ServiceUnavailableProblem,
+    StoreRouteUnavailableProblem,
+)
 
 # Ids are URL-safe ASCII (icl_/con_ + 26 characters): Powertools hands the handler the raw, still
 # percent-encoded path segment, so anything else would be checked in its encoded form.
@@ -32,9 +39,20 @@ _UNAUTHORIZED: OpenAPIResponse = {
     "description": "No valid bearer token (answered by API Gateway's JWT authorizer)",
     "content": {JSON: {"model": GatewayMessage}},
 }
+_RETRY_AFTER: dict[str, OpenAPIResponseHeader] = {
+    "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+}
+# Any route that reads or writes the table, KMS or Secrets Manager: 503 when they throttle or do not
+# answer (http/failures).
+_UNAVAILABLE: OpenAPIResponse = {
+    "description": "An AWS service the request needs was throttled or did not answer; retry shortly",
+    "content": {"application/problem+json": {"model": ServiceUnavailableProblem}},
+    "headers": _RETRY_AFTER,
+}
 _ERRORS: dict[int, OpenAPIResponse] = {
     401: _UNAUTHORIZED,
     **{status: _PROBLEM for status in (403, 404, 409, 422)},
+    503: _UNAVAILABLE,
 }
 # Routes with a JSON body: 400 when the body is not JSON (or not UTF-8).
 _BODY_ERRORS: dict[int, OpenAPIResponse] = {
@@ -54,22 +72,23 @@ def responds(
     return {status: success, **_ERRORS, **(_BODY_ERRORS if body else {})}
 
 
-# Routes that may call the store: 409 (authorize first), 502 (the refresh failed), 503 (retry shortly).
+# Routes that may call the store: 409 (authorize first), 502 (the refresh failed), 503 (retry shortly:
+# busy, or AWS as on every route).
 _STORE_ERRORS: dict[int, OpenAPIResponse] = {
     409: {
         "description": "Pending authorization or needs re-authorization: a store admin opens authorize_url",
         "content": {"application/problem+json": {"model": AuthorizationRequiredProblem}},
     },
-    **{
-        status: {
-            "description": description,
-            "content": {"application/problem+json": {"model": RefreshProblem}},
-            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
-        }
-        for status, description in (
-            (502, "The store did not refresh the token and no valid token is left"),
-            (503, "Another refresh is running or the store's call budget is spent"),
-        )
+    502: {
+        "description": "The store did not refresh the token and no valid token is left",
+        "content": {"application/problem+json": {"model": RefreshProblem}},
+        "headers": _RETRY_AFTER,
+    },
+    503: {
+        "description": "Another refresh is running or the store's call budget is spent (try-later), "
+        "or an AWS service the request needs was throttled or did not answer (service-unavailable)",
+        "content": {"application/problem+json": {"model": StoreRouteUnavailableProblem}},
+        "headers": _RETRY_AFTER,
     },
 }
 

@@ -9,8 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from cartconnect.errors import DomainError
-from cartconnect.http import problem_document
-from cartconnect.observability import logger
+from cartconnect.http import failures, problem_document
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -113,12 +112,14 @@ def http_api_result(response: Response[str]) -> dict[str, Any]:
     }
 
 
-def internal_error(request_id: str | None) -> Response[str]:
+def unexpected(error: Exception, request_id: str | None) -> Response[str]:
+    """An error no handler maps: 503 with Retry-After for an AWS call that may pass, else 500 (http/failures)."""
+    status, body, retry_after_seconds = failures.problem(error, request_id)
     return Response(
-        status_code=500,
+        status_code=status,
         content_type=PROBLEM_CONTENT_TYPE,
-        body=problem_document.internal_error(request_id),
-        headers=problem_document.headers(None),
+        body=body,
+        headers=problem_document.headers(retry_after_seconds),
     )
 
 
@@ -141,14 +142,14 @@ def handle_not_found(_: Exception) -> Response[str]:
 
 def register(app: APIGatewayHttpResolver) -> None:
     """Map every error the resolver sees to problem+json: domain errors, undecodable bodies, failed
-    validation, unknown routes, and anything else as a 500 naming the request id."""
+    validation, unknown routes, and anything else as a 500 naming the request id (a 503 with
+    Retry-After when it is an AWS call that may pass: http/failures)."""
     app.exception_handler(DomainError)(handle_domain_error)
     app.exception_handler(UnicodeDecodeError)(handle_undecodable_body)
     app.exception_handler(RequestValidationError)(handle_validation_error)
     app.not_found(handle_not_found)
 
     def handle_unexpected(error: Exception) -> Response[str]:
-        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-        return internal_error(app.lambda_context.aws_request_id if app.lambda_context else None)
+        return unexpected(error, app.lambda_context.aws_request_id if app.lambda_context else None)
 
     app.exception_handler(Exception)(handle_unexpected)

@@ -102,7 +102,10 @@ _RESPONSES: dict[str, Any] = {
         retry_after=True,
     ),
     "503": _problem(
-        "Another refresh of the token is running; retry shortly", "RefreshProblem", retry_after=True
+        "Another refresh of the token is running (try-later), or an AWS service the call needs was "
+        "throttled or did not answer (service-unavailable); retry shortly",
+        "StoreRouteUnavailableProblem",
+        retry_after=True,
     ),
     "504": _problem("The store did not answer in time; a POST or PATCH may have been carried out"),
 }

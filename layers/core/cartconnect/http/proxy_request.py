@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from cartconnect.errors import DomainError
-from cartconnect.http import media_type, problem_document, proxy_path
+from cartconnect.http import failures, media_type, problem_document, proxy_path
 from cartconnect.http.request_context import origin_for, tenant_from_claims
 from cartconnect.usecases.store_proxy import MAX_REQUEST_BYTES, ProxyAnswer, ProxyCall
 
@@ -131,8 +131,10 @@ def problem_result(error: DomainError) -> dict[str, Any]:
     return _problem(error.status, problem_document.of_error(error), error.retry_after_seconds)
 
 
-def internal_error_result(request_id: str | None) -> dict[str, Any]:
-    return _problem(500, problem_document.internal_error(request_id), None)
+def unexpected_result(error: Exception, request_id: str | None) -> dict[str, Any]:
+    """An error the pipeline does not map: 503 with Retry-After for an AWS call that may pass, else
+    500 (http/failures), naming the request id and nothing of the error."""
+    return _problem(*failures.problem(error, request_id))
 
 
 def _problem(status: int, body: str, retry_after_seconds: float | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     SecretStr,
     StringConstraints,
     WithJsonSchema,
@@ -356,7 +357,21 @@ class AuthorizationRequiredProblem(Problem):
     authorize_url_expires_in: int
 
 
+class ServiceUnavailableProblem(Problem):
+    """503: an AWS service the request needs (DynamoDB, KMS, Secrets Manager) was throttled or did not
+    answer; retry after the Retry-After header's seconds."""
+
+    request_id: str | None = Field(
+        default=None, description="The request's id, to report if retrying does not help"
+    )
+
+
 class RefreshProblem(Problem):
     """502/503: no valid token now; retry after the Retry-After header's seconds."""
 
     code: str | None = Field(default=None, description="Why the refresh failed (e.g. store_unavailable)")
+
+
+class StoreRouteUnavailableProblem(RootModel[RefreshProblem | ServiceUnavailableProblem]):
+    """503 from a route that may call the store: busy (try-later, a RefreshProblem) or AWS
+    (service-unavailable); retry after the Retry-After header's seconds."""
