@@ -33,7 +33,7 @@ from cartconnect_dev.gateway.server import GatewayServer
 from cartconnect_dev.jwt_issuer import LocalIssuer
 from cartconnect_dev.moto_resources import create_resources
 from cartconnect_dev.stack import LocalStack
-from cartconnect_dev.template import Route, load_template, project_root
+from cartconnect_dev.template import Resolver, Route, load_template, project_root
 
 ROOT = project_root()
 
@@ -42,13 +42,16 @@ ROOT = project_root()
 # Resources come from template.yaml
 
 
-def _table_properties() -> dict[str, Any]:
-    (table,) = load_template().resources_of_type("AWS::DynamoDB::Table").values()
-    return dict(table["Properties"])
+def _table_properties(local_stack: LocalStack) -> dict[str, Any]:
+    """The table's Properties with the stack's parameter values (BillingMode is TableBillingMode's)."""
+    template = load_template()
+    (table,) = template.resources_of_type("AWS::DynamoDB::Table").values()
+    resolver = Resolver(template, local_stack.resources, local_stack.parameters)
+    return dict(resolver.resolve(table["Properties"]))
 
 
 def test_table_matches_the_template(local_stack: LocalStack) -> None:
-    expected = _table_properties()
+    expected = _table_properties(local_stack)
     ddb = local_stack.aws_client("dynamodb")
     name = local_stack.env["TABLE_NAME"]
     assert name == local_stack.resources["Table"].ref
