@@ -124,9 +124,11 @@ def summary(
             "cost per 1,000 connections a month: all but the iClient secrets' storage fee "
             f"(judged at {cost_model.SCALE:,})",
             f"≤ {cost.share:.0%} of the fee: {money(cost.target)}",
-            f"{money(cost.unit_except_storage)} at {cost_model.SCALE:,} connections "
-            f"({cost.unit_except_storage / cost.target:.2f}×; total {money(cost.unit_cost)} with the "
-            f"{money(cost.unit_storage)} fee); a deployment of {built.connections:,} pays "
+            f"{money(cost.unit_except_storage)} at {cost_model.SCALE:,} connections, table on "
+            f"provisioned capacity ({cost.unit_except_storage / cost.target:.2f}×; total "
+            f"{money(cost.unit_cost)} with the {money(cost.unit_storage)} fee; "
+            f"{money(cost.on_demand_except_storage)} on-demand); a deployment of {built.connections:,} "
+            "(on-demand) pays "
             f"{money(built.total)}: {money(built.total - built.storage_fee)} but the fee, "
             f"{money(built.total - built.variable)} of it fixed",
             _verdict(cost.met),
@@ -400,6 +402,14 @@ def secret_cache_section(result: SecretCacheResult, cost: CostResult) -> list[st
     ]
 
 
+def _miss_margin(cost: CostResult) -> str:
+    """How much of the worker's secret reads the target leaves room for, at the scale."""
+    if cost.break_even_miss >= 1:
+        spare = cost.target - cost.unit_except_storage
+        return f"The target holds even if every secret read misses the cache ({money(spare)} to spare)."
+    return f"At this size the target needs a worker miss rate ≤ {cost.break_even_miss:.1%}."
+
+
 def cost_section(cost: CostResult, secrets: SecretCacheResult) -> list[str]:
     inputs = cost.inputs
     lines = [
@@ -438,6 +448,7 @@ def cost_section(cost: CostResult, secrets: SecretCacheResult) -> list[str]:
         cost.built,
         cost.tokens_in_secrets_manager,
         cost.at_scale,
+        cost.at_scale_on_demand,
         cost.tokens_in_secrets_manager_at_scale,
     ]
     headers = [f"{design.name}, {design.connections:,} connections" for design in designs]
@@ -464,21 +475,33 @@ def cost_section(cost: CostResult, secrets: SecretCacheResult) -> list[str]:
     at_scale, built = cost.at_scale, cost.built
     reads = at_scale.cost_of(cost_model.WORKER_READS) + at_scale.cost_of(cost_model.WORKER_DECRYPTS)
     lines += [
-        f"Per 1,000 connections a month at {cost_model.SCALE:,} connections (as built): **total "
+        "The table's billing mode is a deployment parameter (`TableBillingMode`, "
+        "[decision 0013](decisions/0013-table-capacity.md)): on-demand, the default, is what a deployment "
+        "of unknown or changing size should run; provisioned capacity with auto scaling costs less "
+        f"from about {cost.provisioned_from:,} connections on (the same model, both ways), and "
+        f"docs/scaling.md's checklist for {cost_model.SCALE:,} connections sets it. Provisioned capacity "
+        f"is billed per unit-hour at what target tracking keeps: the busiest minutes' consumption at "
+        f"{cost_model.TARGET_UTILIZATION:.0%}, at least {cost_model.MIN_CAPACITY_UNITS} units per table "
+        "and index; the refreshes run at 1.25 times their average rate (spread over 80 % of each tick, "
+        "docs/lifecycle.md), the scheduler reads a tick's due items within a minute.",
+        "",
+        f"Per 1,000 connections a month at {cost_model.SCALE:,} connections (as built, provisioned): **total "
         f"{money(cost.unit_cost)}**, of which the iClient secrets' storage fee {money(cost.unit_storage)}; "
         f"**everything but the storage fee {money(cost.unit_except_storage)}**, of it {money(reads)} the "
         f"worker's secret reads ({cost.scale_miss:.1%} of refreshes miss its cache: GetSecretValue + KMS "
         f"Decrypt) and {money(cost.unit_except_storage - reads)} the rest. Target: all but the storage fee "
         f"≤ {cost.share:.0%} of it, {money(cost.target)}, judged at {cost_model.SCALE:,} connections: "
-        f"{_verdict(cost.met)} ({cost.unit_except_storage / cost.target:.2f}×). At this size the target "
-        f"needs a worker miss rate ≤ {cost.break_even_miss:.1%}.",
+        f"{_verdict(cost.met)} ({cost.unit_except_storage / cost.target:.2f}×). {_miss_margin(cost)} "
+        "On-demand at the same size: "
+        f"{money(cost.on_demand_except_storage)} "
+        f"({cost.on_demand_except_storage / cost.target:.2f}× the target).",
         "",
-        f"A deployment of exactly {built.connections:,} connections pays {money(built.total)} a month: "
+        f"A deployment of exactly {built.connections:,} connections (on-demand) pays {money(built.total)} a month: "
         f"{money(built.storage_fee)} storage fee, {money(built.total - built.storage_fee)} everything else "
         f"({money(built.total - built.variable)} of it what any deployment pays; "
         f"{money(built.except_storage_per_thousand() - (built.total - built.variable))} for its connections).",
         "",
-        f"Line items at {cost_model.SCALE:,} connections, as built:",
+        f"Line items at {cost_model.SCALE:,} connections, as built (provisioned):",
         "",
     ]
     lines += _table(
@@ -492,6 +515,15 @@ def cost_section(cost: CostResult, secrets: SecretCacheResult) -> list[str]:
                 money(item.cost / cost.at_scale.connections * 1000),
             ]
             for item in cost.at_scale.items
+        ],
+    )
+    lines += [f"On-demand at {cost_model.SCALE:,} connections, DynamoDB's lines are instead:", ""]
+    lines += _table(
+        ["item", "quantity / month", "cost", "per 1,000 connections"],
+        [
+            [item.what, f"{item.quantity:,.0f}", money(item.cost), money(item.cost / cost_model.SCALE * 1000)]
+            for item in cost.at_scale_on_demand.items
+            if item.service == "DynamoDB"
         ],
     )
     lines += secret_cache_section(secrets, cost)

@@ -54,6 +54,9 @@ DYNAMODB_WRU = 0.625 / 1_000_000
 DYNAMODB_RRU = 0.125 / 1_000_000
 DYNAMODB_STORAGE_GB_MONTH = 0.25
 DYNAMODB_PITR_GB_MONTH = 0.20
+# Provisioned capacity (TableBillingMode=PROVISIONED), standard table class: per unit-hour.
+DYNAMODB_WCU_HOUR = 0.00065
+DYNAMODB_RCU_HOUR = 0.00013
 KMS_REQUEST = 0.03 / 10_000
 KMS_KEY_MONTH = 1.00  # a customer-managed key; rotated key material adds up to $2 more (not counted)
 SQS_REQUEST = 0.40 / 1_000_000  # standard queue, per 64 KB chunk
@@ -88,6 +91,7 @@ TABLE_KEY_DECRYPTS_MONTH = 3 * 12 * 24 * 30  # DynamoDB re-decrypts the table ke
 XRAY_SAMPLED_PER_SECOND = 1.0  # X-Ray's default rule: 1 request/s, then 5 %
 XRAY_SAMPLED_RATE = 0.05
 SECONDS_PER_MONTH = 30 * 24 * 3600
+HOURS_PER_MONTH = 30 * 24
 DYNAMODB_ITEM_OVERHEAD = 100  # bytes per item and per index entry, for storage
 SCALE = 1_000_000  # the deployment size the unit cost is taken at (docs/scaling.md)
 # Lambda recycles an environment every few hours: ~6 h assumed (bench/secret_cache.py measures with it).
@@ -101,6 +105,16 @@ ICLIENT_LIFETIME_MONTHS = 12
 AUTHORIZATIONS_PER_CONNECTION_MONTH = 1 / 12
 # The target: everything but the iClient secrets' storage fee within 2 % of that fee.
 TARGET_SHARE_OF_STORAGE = 0.02
+# Provisioned capacity as the template sets it up (TableTargetUtilization, TableWrite/ReadCapacityMin):
+# target tracking keeps consumption at 70 % of capacity, never below 5 units per table and index.
+TARGET_UTILIZATION = 0.70
+MIN_CAPACITY_UNITS = 5
+# Auto scaling follows the busiest minutes (it scales in only after 15 quiet ones, and a tick comes
+# every 5): a tick's refreshes run over RefreshSpreadPercent (80 %) of it, at 1/0.8 of the average
+# rate; the scheduler's own reads of a tick's due items land within a minute.
+SPREAD_SHARE = 0.80
+ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned"
 
 
 # ---- DynamoDB sizes ------------------------------------------------------------------------------
@@ -311,6 +325,7 @@ class Workload:
     connections: int
     tokens_in_secrets_manager: bool = False  # the alternative: a token secret per connection
     without: frozenset[str] = frozenset()  # parts of the design left out, to show their share (WITHOUT)
+    capacity: str = ON_DEMAND  # the table's billing mode (TableBillingMode)
 
     @property
     def refreshes(self) -> int:
@@ -319,6 +334,10 @@ class Workload:
     @property
     def due_per_tick(self) -> float:
         return self.refreshes / TICKS_PER_MONTH
+
+    @property
+    def refreshes_per_second(self) -> float:
+        return self.refreshes / SECONDS_PER_MONTH
 
     @property
     def batches(self) -> float:
@@ -359,11 +378,12 @@ def build(
     connections: int = CONNECTIONS,
     tokens_in_secrets_manager: bool = False,
     without: frozenset[str] = frozenset(),
+    capacity: str = ON_DEMAND,
 ) -> Design:
     """The monthly bill of one deployment with `connections` connections refreshed hourly."""
-    work = Workload(connections, tokens_in_secrets_manager, without)
+    work = Workload(connections, tokens_in_secrets_manager, without, capacity)
     name = TOKENS_IN_SECRETS_MANAGER if tokens_in_secrets_manager else AS_BUILT
-    design = Design(name, connections)
+    design = Design(f"{name}, {capacity}", connections)
     tick_calls, tick_seconds = scheduler_tick(inputs, work.due_per_tick)
     _lambda(design, inputs, work, tick_seconds)
     _dynamodb(design, inputs, work, tick_calls)
@@ -392,42 +412,53 @@ def _dynamodb(design: Design, inputs: Inputs, work: Workload, tick_calls: dict[s
     the larger of the item before and after: the leased item, as deployed), the call budget counter
     (a small item, one write per store call), and moving the due index entry (a changed index key is
     a delete and a put in the index: 2 writes); its iClient read; the scheduler's keys-only index
-    queries and its eventually consistent reads of the due items."""
+    queries and its eventually consistent reads of the due items. Billed per request (on-demand) or
+    as the capacity auto scaling keeps for them (provisioned, `_provisioned`)."""
     updates = inputs.worker_calls.get("dynamodb:UpdateItem", 0.0)
     budget = 0.0 if NO_BUDGET_WRITE in work.without else inputs.store_calls_per_refresh
     on_item = updates - inputs.store_calls_per_refresh - (1 if NO_LEASE_WRITE in work.without else 0)
     index = 0 if NO_INDEX_MOVE in work.without else 2
     item_wru = write_units(inputs.deployed_item_bytes)
     per_refresh = on_item * item_wru + budget + index
-    what = (
-        f"writes: {per_refresh:g} WRU / refresh ({on_item:g} × {item_wru} item, {budget:g} budget, "
-        f"{index} index)"
-    )
-    design.add("DynamoDB", what, work.refreshes * per_refresh, DYNAMODB_WRU)
     reads = inputs.worker_calls.get("dynamodb:GetItem", 0.0) + inputs.worker_calls.get(
         "dynamodb:BatchGetItem", 0.0
     )
     iclient_rru = reads * strong_read_units(inputs.iclient_item_bytes)
-    design.add(
-        "DynamoDB",
-        f"reads: {iclient_rru:g} RRU / refresh (iClient)",
-        work.refreshes * iclient_rru,
-        DYNAMODB_RRU,
-    )
     queries = tick_calls["dynamodb:Query"]
     query_rru = max(0.5, math.ceil(work.due_per_tick / queries * inputs.index_entry_bytes / 4096) * 0.5)
-    empty_ticks_rru = TICKS_PER_MONTH * DUE_SHARDS * 0.5  # the queries of a tick that finds nothing
-    design.add(
-        "DynamoDB",
-        f"scheduler: {DUE_SHARDS} index queries a tick (RRU)",
-        empty_ticks_rru,
-        DYNAMODB_RRU,
-        fixed=True,
-    )
-    if queries * query_rru > DUE_SHARDS * 0.5:
-        extra = TICKS_PER_MONTH * queries * query_rru - empty_ticks_rru
-        design.add("DynamoDB", "scheduler: more index pages (RRU)", extra, DYNAMODB_RRU)
-    design.add("DynamoDB", "scheduler: 0.5 RRU / due item read", work.refreshes * 0.5, DYNAMODB_RRU)
+    if work.capacity == PROVISIONED:
+        _provisioned(
+            design,
+            work,
+            table_wru=per_refresh - index,
+            index_wru=index,
+            iclient_rru=iclient_rru,
+            queries=queries * query_rru,
+        )
+    else:
+        what = (
+            f"writes: {per_refresh:g} WRU / refresh ({on_item:g} × {item_wru} item, {budget:g} budget, "
+            f"{index} index)"
+        )
+        design.add("DynamoDB", what, work.refreshes * per_refresh, DYNAMODB_WRU)
+        design.add(
+            "DynamoDB",
+            f"reads: {iclient_rru:g} RRU / refresh (iClient)",
+            work.refreshes * iclient_rru,
+            DYNAMODB_RRU,
+        )
+        empty_ticks_rru = TICKS_PER_MONTH * DUE_SHARDS * 0.5  # the queries of a tick that finds nothing
+        design.add(
+            "DynamoDB",
+            f"scheduler: {DUE_SHARDS} index queries a tick (RRU)",
+            empty_ticks_rru,
+            DYNAMODB_RRU,
+            fixed=True,
+        )
+        if queries * query_rru > DUE_SHARDS * 0.5:
+            extra = TICKS_PER_MONTH * queries * query_rru - empty_ticks_rru
+            design.add("DynamoDB", "scheduler: more index pages (RRU)", extra, DYNAMODB_RRU)
+        design.add("DynamoDB", "scheduler: 0.5 RRU / due item read", work.refreshes * 0.5, DYNAMODB_RRU)
     stored_gb = (
         work.connections * (inputs.connection_item_bytes + 4 * DYNAMODB_ITEM_OVERHEAD + 200)
         + work.iclients * (inputs.iclient_item_bytes + DYNAMODB_ITEM_OVERHEAD)
@@ -435,6 +466,42 @@ def _dynamodb(design: Design, inputs: Inputs, work: Workload, tick_calls: dict[s
     design.add(
         "DynamoDB", "storage + PITR (GB-month)", stored_gb, DYNAMODB_STORAGE_GB_MONTH + DYNAMODB_PITR_GB_MONTH
     )
+
+
+def provisioned_units(busiest_per_second: float) -> int:
+    """The capacity target tracking keeps for a load whose busiest minutes consume this much a
+    second: consumption at TARGET_UTILIZATION of it, never below the minimum."""
+    return max(MIN_CAPACITY_UNITS, math.ceil(busiest_per_second / TARGET_UTILIZATION))
+
+
+def _provisioned(
+    design: Design, work: Workload, *, table_wru: float, index_wru: float, iclient_rru: float, queries: float
+) -> None:
+    """The table and its two indexes on provisioned capacity, each with its own read and write
+    capacity (six scalable targets), billed per unit-hour. The refreshes' writes and iClient reads
+    run at 1/SPREAD_SHARE of the average rate (the spread); the scheduler reads a tick's due items
+    (0.5 RRU each) and queries the index within a minute. `by_status` is written only when a
+    connection's status changes: its minimum."""
+    spread_rate = work.refreshes_per_second / SPREAD_SHARE
+    tick_reads = work.due_per_tick * 0.5 / 60
+    capacities = [
+        ("table writes", DYNAMODB_WCU_HOUR, spread_rate * table_wru),
+        ("table reads", DYNAMODB_RCU_HOUR, spread_rate * iclient_rru + tick_reads),
+        ("due_for_refresh index writes", DYNAMODB_WCU_HOUR, spread_rate * index_wru),
+        ("due_for_refresh index reads", DYNAMODB_RCU_HOUR, queries / 60),
+        ("by_status index writes", DYNAMODB_WCU_HOUR, 0.0),
+        ("by_status index reads", DYNAMODB_RCU_HOUR, 0.0),
+    ]
+    for what, price, busiest in capacities:
+        units = provisioned_units(busiest)
+        kind = "WCU" if price == DYNAMODB_WCU_HOUR else "RCU"
+        design.add(
+            "DynamoDB",
+            f"provisioned {what}: {units:,} {kind} (busiest {busiest:,.1f}/s at {TARGET_UTILIZATION:.0%}) (unit-hours)",
+            units * HOURS_PER_MONTH,
+            price,
+            fixed=units == MIN_CAPACITY_UNITS,
+        )
 
 
 def _sqs(design: Design, inputs: Inputs, work: Workload, tick_calls: dict[str, float]) -> None:
@@ -559,12 +626,14 @@ def reads_per_thousand(miss: float) -> float:
 @dataclass
 class CostResult:
     inputs: Inputs
-    built: Design  # a deployment of 1,000 connections
+    built: Design  # a deployment of 1,000 connections, on-demand (the template's default)
     tokens_in_secrets_manager: Design
-    at_scale: Design  # 1,000,000 connections
+    at_scale: Design  # 1,000,000 connections, provisioned (docs/scaling.md's checklist at that size)
+    at_scale_on_demand: Design  # the same on the default billing mode
     tokens_in_secrets_manager_at_scale: Design
     # At scale, each part of the design left out in turn: what it costs.
     parts: list[tuple[str, Design]] = field(default_factory=list)
+    provisioned_from: int = 0  # connections from which provisioned capacity costs less (0: never to SCALE)
     share: float = TARGET_SHARE_OF_STORAGE
 
     @property
@@ -591,6 +660,11 @@ class CostResult:
         return self.unit_except_storage <= self.target
 
     @property
+    def on_demand_except_storage(self) -> float:
+        """The judged figure if the table stayed on-demand at 1,000,000 connections."""
+        return self.at_scale_on_demand.except_storage_per_thousand()
+
+    @property
     def scale_miss(self) -> float:
         return Workload(SCALE).secret_miss_rate(self.inputs.secret_cache_size)
 
@@ -606,10 +680,36 @@ def model(inputs: Inputs) -> CostResult:
         inputs=inputs,
         built=build(inputs),
         tokens_in_secrets_manager=build(inputs, tokens_in_secrets_manager=True),
-        at_scale=build(inputs, connections=SCALE),
-        tokens_in_secrets_manager_at_scale=build(inputs, connections=SCALE, tokens_in_secrets_manager=True),
-        parts=[(part, build(inputs, connections=SCALE, without=frozenset({part}))) for part in WITHOUT],
+        at_scale=build(inputs, connections=SCALE, capacity=PROVISIONED),
+        at_scale_on_demand=build(inputs, connections=SCALE),
+        tokens_in_secrets_manager_at_scale=build(
+            inputs, connections=SCALE, capacity=PROVISIONED, tokens_in_secrets_manager=True
+        ),
+        parts=[
+            (part, build(inputs, connections=SCALE, capacity=PROVISIONED, without=frozenset({part})))
+            for part in WITHOUT
+        ],
+        provisioned_from=capacity_break_even(inputs),
     )
+
+
+def capacity_break_even(inputs: Inputs) -> int:
+    """The fewest connections (to 1,000) at which provisioned capacity costs less than on-demand."""
+
+    def cheaper(connections: int) -> bool:
+        provisioned = build(inputs, connections=connections, capacity=PROVISIONED)
+        return provisioned.total < build(inputs, connections=connections).total
+
+    low, high = 1, SCALE // 1000
+    if not cheaper(high * 1000):
+        return 0  # not even at the scale
+    while low < high:
+        middle = (low + high) // 2
+        if cheaper(middle * 1000):
+            high = middle
+        else:
+            low = middle + 1
+    return low * 1000
 
 
 # ---- the store proxy: what a million proxied calls cost ------------------------------------------

@@ -3,6 +3,7 @@ docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from bench.cold_start import ratio_interval
@@ -149,6 +150,56 @@ def test_the_two_figures_and_the_two_percent_target():
     # No per-tenant data keys any more.
     assert not any("data keys opened" in item.what for item in scale.items)
     assert not hasattr(cost_model, "CONNECTIONS_PER_TENANT")
+
+
+def test_provisioned_capacity_is_the_spread_rate_at_70_percent_per_table_and_index():
+    inputs = _inputs()
+    design = cost_model.build(inputs, connections=1_000_000, capacity=cost_model.PROVISIONED)
+    capacity = {
+        item.what.split(":")[0]: item for item in design.items if item.what.startswith("provisioned ")
+    }
+    assert len(capacity) == 6  # read and write for the table and each of its two indexes
+    per_second = 1_000_000 / 3600 / 0.8  # hourly refreshes, run over 80 % of each tick
+    # The table: lease + token write (1 WRU each, 973 B) + the budget counter; the index: 2 (the move).
+    table_writes = capacity["provisioned table writes"]
+    assert table_writes.quantity == math.ceil(per_second * 3 / 0.7) * 720
+    assert abs(table_writes.unit_price - 0.00065) < 1e-12
+    assert (
+        capacity["provisioned due_for_refresh index writes"].quantity == math.ceil(per_second * 2 / 0.7) * 720
+    )
+    # Reads: the iClient (1 RRU, strongly consistent) spread, plus a tick's due items within a minute.
+    tick_reads = 1_000_000 / 12 * 0.5 / 60
+    assert capacity["provisioned table reads"].quantity == math.ceil((per_second + tick_reads) / 0.7) * 720
+    for unused in ("provisioned by_status index writes", "provisioned by_status index reads"):
+        assert capacity[unused].quantity == 5 * 720 and capacity[unused].fixed
+    # No request-priced DynamoDB lines on a provisioned table.
+    assert not any(
+        item.unit_price in (cost_model.DYNAMODB_WRU, cost_model.DYNAMODB_RRU) for item in design.items
+    )
+
+
+def test_the_judged_figure_is_provisioned_at_scale_and_on_demand_is_shown_beside_it():
+    result = cost_model.model(_inputs())
+    assert result.at_scale.name.endswith(cost_model.PROVISIONED)
+    assert result.at_scale_on_demand.name.endswith(cost_model.ON_DEMAND)
+    assert result.built.name.endswith(cost_model.ON_DEMAND)  # the template's default below the break-even
+    dynamodb = {d.name: d.by_service()["DynamoDB"] for d in (result.at_scale, result.at_scale_on_demand)}
+    assert dynamodb[result.at_scale.name] < dynamodb[result.at_scale_on_demand.name] * 0.6
+    # Everything else is billed the same.
+    for service in ("Lambda", "SQS", "KMS", "Secrets Manager", "CloudWatch"):
+        assert result.at_scale.by_service()[service] == result.at_scale_on_demand.by_service()[service]
+    # The break-even: provisioned costs less from there on, and not just below it.
+    size = result.provisioned_from
+    assert 1_000 < size < 1_000_000
+
+    def saving(connections: int) -> float:
+        on_demand = cost_model.build(_inputs(), connections=connections).total
+        return (
+            on_demand
+            - cost_model.build(_inputs(), connections=connections, capacity=cost_model.PROVISIONED).total
+        )
+
+    assert saving(size) > 0 and saving(size - 1_000) <= 0
 
 
 # ---- the store proxy: its overhead figure's checks and its cost per million calls ---------------
