@@ -297,9 +297,15 @@ def test_a_token_rejected_after_its_refresh_too_is_a_401_and_shows_on_the_connec
     shown = client.get(f"/v1/connections/{connection['id']}").json()
     assert shown["status"] == "active" and shown["token_version"] == connection["token_version"] + 1
     assert shown["last_error"]["code"] == "api_token_rejected"
-    # The next call refreshes once more (its token too was rejected), never in a loop.
+    # The next call with that token is answered 401 after its one store call: refreshing again would
+    # only buy the same answer, on every call.
     _problem(client.get(_proxy(connection, "products")), 401, "store-rejected-token")
-    assert sandbox.calls["refresh"] == 2 and sandbox.calls["api"] == 4
+    assert sandbox.calls["refresh"] == 1 and sandbox.calls["api"] == 3
+    # Once the store takes the token again, the rejection is no longer the connection's last error.
+    sandbox.configure(api_reject_tokens=False)
+    assert client.get(_proxy(connection, "products")).status_code == 200
+    assert sandbox.calls["refresh"] == 1 and sandbox.calls["api"] == 4
+    assert client.get(f"/v1/connections/{connection['id']}").json().get("last_error") is None
 
 
 def test_a_post_answered_401_is_sent_again_after_the_refresh_and_creates_once(

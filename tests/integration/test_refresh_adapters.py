@@ -189,6 +189,34 @@ def test_an_api_rejection_never_brings_a_deleted_connection_back(local_stack, un
     assert not _exists(connection)
 
 
+def test_a_cleared_rejection_is_only_that_versions_and_only_a_rejection(local_stack, unique_tenant):
+    connection = _connection(unique_tenant, version=3)
+    now = utc_now().replace(microsecond=0)
+    try:
+        assert not refresh_repository.clear_api_rejection(unique_tenant, connection.id, token_version=3)
+        assert refresh_repository.record_api_rejection(
+            unique_tenant, connection.id, token_version=3, message="rejected", now=now
+        )
+        assert not refresh_repository.clear_api_rejection(unique_tenant, connection.id, token_version=2)
+        assert connection_repository.get(unique_tenant, connection.id).last_error is not None
+        assert refresh_repository.clear_api_rejection(unique_tenant, connection.id, token_version=3)
+        assert connection_repository.get(unique_tenant, connection.id) == connection
+        # Another error recorded meanwhile (a failed refresh) is not the rejection: it stays.
+        failure = LastError("store_unavailable", "the store did not answer", now)
+        table.client().update_item(
+            TableName=table.table_name(),
+            Key=connection_repository.item_key(unique_tenant, connection.id),
+            UpdateExpression="SET last_error = :error",
+            ExpressionAttributeValues=table.marshal(
+                {":error": {"code": failure.code, "message": failure.message, "at": to_iso(now)}}
+            ),
+        )
+        assert not refresh_repository.clear_api_rejection(unique_tenant, connection.id, token_version=3)
+        assert connection_repository.get(unique_tenant, connection.id).last_error == failure
+    finally:
+        _delete(connection)
+
+
 # -- the store's call budget -------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from connections_at_noon import NOW, connection
 
 from cartconnect import hosts
 from cartconnect.adapters import refresh_repository
+from cartconnect.domain.connection import LastError
 from cartconnect.errors import RefreshFailed
 from cartconnect.provider.americommerce import CallLimit, ForwardedAnswer
 from cartconnect.provider.errors import (
@@ -72,6 +73,8 @@ class Proxy:
         self.forwarded: list[dict[str, Any]] = []
         self.spent: list[dict[str, Any]] = []
         self.rejections: list[dict[str, Any]] = []
+        self.cleared: list[dict[str, Any]] = []
+        self.token = issued(3)  # what get_token answers
         self.metrics: list[str] = []
         self.sleeps: list[float] = []
         self.clock = 0.0
@@ -84,11 +87,18 @@ class Proxy:
         monkeypatch.setattr(store_proxy, "get_settings", lambda: Settings(table_name="t", kms_key_id="k"))
         monkeypatch.setattr(hosts, "safe_store_base_url", lambda host, settings: f"https://{host}")
         monkeypatch.setattr(refresh_repository, "record_api_rejection", self._record_api_rejection)
+        monkeypatch.setattr(
+            refresh_repository,
+            "clear_api_rejection",
+            lambda tenant, connection_id, **kwargs: (
+                self.cleared.append({"connection_id": connection_id, **kwargs}) or True
+            ),
+        )
         use_runtime(now=lambda: NOW, monotonic=lambda: self.clock, sleep=self._sleep)
 
     def _get_token(self, tenant: str, connection_id: str, *, origin: str, deadline: float) -> IssuedToken:
         self.log.append(("token", (tenant, connection_id, origin, deadline)))
-        return issued(3)
+        return self.token
 
     def _after_rejection(self, tenant, connection_id, rejected, *, origin, deadline) -> IssuedToken:
         self.log.append(("refresh", rejected.token_version))
@@ -241,6 +251,45 @@ def test_a_second_401_is_token_rejected_and_kept_on_the_connection_for_the_retri
     [record] = proxy.rejections
     assert (record["tenant"], record["connection_id"], record["token_version"]) == ("acme", "con_1", 4)
     assert record["now"] == NOW and "rejected" in record["message"]
+
+
+def _rejected_before(code: str = refresh_repository.API_TOKEN_REJECTED) -> IssuedToken:
+    """Version 3, which the store rejected just after its refresh (as record_api_rejection keeps it)."""
+    error = LastError(code, "the store's API rejected the access token, also just after a refresh", NOW)
+    return IssuedToken("access-3", None, 3, connection(token_version=3, last_error=error))
+
+
+def test_a_token_rejected_just_after_its_refresh_is_not_refreshed_again_on_its_next_401(proxy):
+    proxy.token = _rejected_before()
+    proxy.store_answers = [answer(401)]
+    with pytest.raises(TokenRejected) as rejected:
+        proxy.run()
+    assert rejected.value.status == 401
+    # One store call, no refresh and no second write of the same rejection.
+    assert proxy.calls == ["access-3"] and "refresh" not in [kind for kind, _ in proxy.log]
+    assert proxy.rejections == [] and proxy.cleared == []
+
+
+def test_a_2xx_with_a_token_rejected_before_clears_the_rejection_for_its_version(proxy):
+    proxy.token = _rejected_before()
+    proxy.store_answers = [answer(200)]
+    assert proxy.run().status_code == 200
+    assert proxy.cleared == [{"connection_id": "con_1", "token_version": 3}]
+
+
+@pytest.mark.parametrize("status", [403, 404, 500])
+def test_only_a_2xx_clears_a_rejection(proxy, status):
+    proxy.token = _rejected_before()
+    proxy.store_answers = [answer(status)]
+    assert proxy.run().status_code == status
+    assert proxy.cleared == []
+
+
+def test_another_last_error_does_not_keep_a_401_from_its_refresh(proxy):
+    proxy.token = _rejected_before(code="store_unavailable")
+    proxy.store_answers = [answer(401), answer(200)]
+    assert proxy.run().status_code == 200
+    assert proxy.calls == ["access-3", "access-4"] and proxy.cleared == []
 
 
 def test_a_refresh_that_fails_after_a_401_is_its_error_and_no_second_call(proxy):

@@ -244,6 +244,18 @@ def record_api_rejection(
     )
 
 
+def clear_api_rejection(tenant: str, connection_id: str, *, token_version: int) -> bool:
+    """Forget record_api_rejection's last_error once the store has taken that same token after all.
+    Fenced on the version and the error: anything recorded since, or a newer token, stays."""
+    return _set_if(
+        tenant,
+        connection_id,
+        "REMOVE last_error",
+        "token_version = :version AND last_error.code = :code",
+        {":version": token_version, ":code": API_TOKEN_REJECTED},
+    )
+
+
 def _set_if(tenant: str, connection_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
     """One conditional update of the connection item; False when its condition failed."""
     recorded = table.conditional(

@@ -4,7 +4,9 @@ One pipeline, so the token never leaves cartconnect and every caller shares the 
   token    a valid access token (refreshed first when due, under the lease); not active: 409
   budget   one call of the store's shared budget, waiting a few seconds at most; else 429
   call     the store's /api/v1/{path}, the caller's query and JSON body, X-AC-Auth-Token
-  401      refresh once under the lease (shared with every concurrent caller), call again once
+  401      refresh once under the lease (shared with every concurrent caller), call again once;
+           not for a token the store already rejected just after its refresh (last_error): a 401
+           at once, until a refresh replaces it or a 2xx with it clears the record
   retry    a call the store cannot have acted on (never connected), or an idempotent one (GET, PUT,
            DELETE) after a timeout or a 502/503/504; never a POST or PATCH that may have reached it
   answer   the store's status, its JSON body with the paging links through the proxy, and its
@@ -152,7 +154,7 @@ def forward(
                     f"the store's answer is larger than the proxy passes on ({MAX_STORE_ANSWER_BYTES} bytes)"
                 ) from None
             raise BadGateway(f"the store's answer could not be read ({error.reason})") from None
-        if answer.status_code == 401 and not refreshed:
+        if answer.status_code == 401 and not refreshed and not _known_rejected(token):
             refreshed = True
             token = token_access.after_rejection(
                 call.tenant, call.connection_id, token, origin=call.origin, deadline=deadline
@@ -165,8 +167,7 @@ def forward(
         ):
             continue
         break
-    if answer.status_code == 401:
-        raise _rejected(call, token)
+    _settle_token(call, token, answer.status_code)
     if answer.status_code == 429:
         count("ProxyStoreRateLimited")
     return _shaped(answer, call, host, calls)
@@ -204,16 +205,37 @@ def _another_attempt(calls: int, deadline: float) -> bool:
     return True
 
 
+def _settle_token(call: ProxyCall, token: IssuedToken, status: int) -> None:
+    """What the store's last answer says of the token: a 401 (after the one refresh, or with a token
+    rejected before) is TokenRejected; a 2xx with a token rejected before clears that record, since
+    the rejection no longer describes the connection."""
+    if status == 401:
+        raise _rejected(call, token)
+    if 200 <= status < 300 and _known_rejected(token):
+        refresh_repository.clear_api_rejection(
+            call.tenant, call.connection_id, token_version=token.token_version
+        )
+
+
+def _known_rejected(token: IssuedToken) -> bool:
+    """The store has already rejected this very token just after its refresh (last_error, which the
+    next refresh of the connection clears): another refresh would spend a refresh and two store calls
+    on every call for the same 401, until the scheduled refresh or POST /refresh replaces the token."""
+    error = token.connection.last_error
+    return error is not None and error.code == refresh_repository.API_TOKEN_REJECTED
+
+
 def _rejected(call: ProxyCall, token: IssuedToken) -> TokenRejected:
     message = "the store's API rejected the access token, also just after a refresh"
-    refresh_repository.record_api_rejection(
-        call.tenant,
-        call.connection_id,
-        token_version=token.token_version,
-        message=message,
-        now=clock.utc_now(),
-    )
-    logger.warning("the store rejected a refreshed token", extra={"connection_id": call.connection_id})
+    if not _known_rejected(token):
+        refresh_repository.record_api_rejection(
+            call.tenant,
+            call.connection_id,
+            token_version=token.token_version,
+            message=message,
+            now=clock.utc_now(),
+        )
+        logger.warning("the store rejected a refreshed token", extra={"connection_id": call.connection_id})
     return TokenRejected(
         f"{message}: the app may have lost its access to the store, or the call needs a scope the "
         "connection was not granted (GET /v1/connections/{id} shows last_error)"
