@@ -211,12 +211,23 @@ def test_a_batch_read_asks_again_for_unprocessed_keys_and_answers_in_the_order_a
     assert sleeps == [0.05, 0.1]
 
 
-def test_a_batch_read_gives_up_on_keys_still_unprocessed_after_its_attempts(dynamodb, sleeps):
+def test_keys_still_unprocessed_after_its_attempts_fail_the_batch_read_as_throttled(dynamodb, sleeps):
     keys = [table.key("T#a", "CONN#0")]
     fake = dynamodb(*[_answer([], unprocessed=keys)] * table.BATCH_GET_ATTEMPTS)
-    assert table.batch_get(keys) == []
+    with pytest.raises(AwsCallFailed) as raised:
+        table.batch_get(keys)  # never an item taken for missing
+    assert raised.value.throttled and raised.value.transient
     assert len(fake.requests) == table.BATCH_GET_ATTEMPTS
     assert len(sleeps) == table.BATCH_GET_ATTEMPTS - 1 and max(sleeps) == 1.0
+
+
+def test_a_partial_batch_read_leaves_out_what_stays_unprocessed_and_says_so(dynamodb, sleeps, caplog):
+    keys = [table.key("T#a", "CONN#0"), table.key("T#a", "CONN#1")]
+    found = _answer([_raw("T#a", "CONN#1", name="one")], unprocessed=keys[:1])
+    dynamodb(found, *[_answer([], unprocessed=keys[:1])] * (table.BATCH_GET_ATTEMPTS - 1))
+    assert table.batch_get(keys, partial=True) == [{"pk": "T#a", "sk": "CONN#1", "name": "one"}]
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.getMessage() == "BatchGetItem left keys unprocessed" and warning.count == 1
 
 
 def test_a_batch_read_sends_at_most_100_keys_a_request(dynamodb, sleeps):

@@ -55,6 +55,7 @@ def read(keys: list[dict[str, Any]]) -> list[DueConnection]:
     found: list[DueConnection] = []
     items = table.batch_get(
         keys,
+        partial=True,  # a connection left out is still due at the next tick
         ProjectionExpression="pk, sk, token_version, #status, refresh_due_at",
         ExpressionAttributeNames={"#status": "status"},
     )

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from botocore.exceptions import ClientError
 
 from cartconnect import aws, runtime
-from cartconnect.errors import InvalidField
+from cartconnect.errors import AwsCallFailed, InvalidField
+from cartconnect.observability import logger
 from cartconnect.settings import get_settings
 
 if TYPE_CHECKING:
@@ -104,12 +105,15 @@ def conditional_or_current(
             return None, unmarshal(old) if old else None
 
 
-def batch_get(keys: Sequence[dict[str, Any]], **options: Any) -> list[Item]:
+def batch_get(keys: Sequence[dict[str, Any]], *, partial: bool = False, **options: Any) -> list[Item]:
     """The items of `keys` (BatchGetItem, 100 keys a request), in the order of `keys`; missing items
     are skipped. `options` go with each request's keys (ConsistentRead, ProjectionExpression,
-    which must keep pk and sk, ExpressionAttributeNames). Unprocessed keys are asked for again with
-    a capped backoff, BATCH_GET_ATTEMPTS times in all; any still unprocessed then are left out."""
+    which must keep pk and sk, ExpressionAttributeNames). Unprocessed keys (the table throttled
+    them) are asked for again with a capped backoff, BATCH_GET_ATTEMPTS times in all. Any still
+    unprocessed then raise AwsCallFailed (throttled): a caller would take them for missing items.
+    With `partial`, for a caller that finds what it misses again later, they are left out instead."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    left_out = 0
     for offset in range(0, len(keys), BATCH_GET_LIMIT):
         pending: list[Any] = list(keys[offset : offset + BATCH_GET_LIMIT])
         for attempt in range(BATCH_GET_ATTEMPTS):
@@ -123,6 +127,11 @@ def batch_get(keys: Sequence[dict[str, Any]], **options: Any) -> list[Item]:
             if not pending or attempt + 1 == BATCH_GET_ATTEMPTS:
                 break
             runtime.current().sleep(min(0.05 * 2**attempt, 1.0))
+        if pending and not partial:
+            raise AwsCallFailed("UnprocessedKeys", throttled=True)
+        left_out += len(pending)
+    if left_out:
+        logger.warning("BatchGetItem left keys unprocessed", extra={"count": left_out})
     ordered = (found.get((wanted["pk"]["S"], wanted["sk"]["S"])) for wanted in keys)
     return [unmarshal(raw) for raw in ordered if raw is not None]
 
