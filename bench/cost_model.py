@@ -86,7 +86,10 @@ LAMBDA_PLATFORM_LOG_BYTES = 350  # START, END and REPORT lines per invocation
 SQS_IDLE_RECEIVES_MONTH = 5 * 3 * 60 * 24 * 30  # the event source's pollers: ~5 long polls of 20 s
 # StoreCallLatency, DueBacklog, Enqueued, TickIncomplete, and ~4 Refreshes outcome/reason pairs.
 CUSTOM_METRICS = 8
-ALARMS = 4  # template: dead letters, worker errors, scheduler errors, needs re-authorization
+# Alarms are billed per metric they watch (a metric math alarm per metric in it): the template's
+# dead letters, worker and scheduler errors, the store proxy's errors and 5xx, needs re-authorization
+# (1 each) and the table's throttles (reads and writes of the table and both indexes: 6).
+ALARM_METRICS = 12
 TABLE_KEY_DECRYPTS_MONTH = 3 * 12 * 24 * 30  # DynamoDB re-decrypts the table key every 5 min per active role
 XRAY_SAMPLED_PER_SECOND = 1.0  # X-Ray's default rule: 1 request/s, then 5 %
 XRAY_SAMPLED_RATE = 0.05
@@ -585,7 +588,13 @@ def _observability(design: Design, inputs: Inputs, work: Workload) -> None:
         CLOUDWATCH_METRIC_MONTH,
         fixed=True,
     )
-    design.add("CloudWatch", f"alarms ({ALARMS})", ALARMS, CLOUDWATCH_ALARM_MONTH, fixed=True)
+    design.add(
+        "CloudWatch",
+        f"alarms ({ALARM_METRICS} alarm metrics)",
+        ALARM_METRICS,
+        CLOUDWATCH_ALARM_MONTH,
+        fixed=True,
+    )
     design.add("CloudWatch", "dashboard", 1, CLOUDWATCH_DASHBOARD_MONTH, fixed=True)
     rate = (work.batches + TICKS_PER_MONTH) / SECONDS_PER_MONTH
     design.add("X-Ray", "traces recorded", xray_sampled(rate) * SECONDS_PER_MONTH, XRAY_TRACE)

@@ -178,6 +178,17 @@ def test_provisioned_capacity_is_the_spread_rate_at_70_percent_per_table_and_ind
     )
 
 
+def test_the_model_pays_for_every_metric_the_templates_alarms_watch():
+    from cartconnect_dev.template import load_template
+
+    alarms = load_template().resources_of_type("AWS::CloudWatch::Alarm")
+    watched = 0
+    for resource in alarms.values():
+        properties = resource["Properties"]
+        watched += 1 if "MetricName" in properties else sum("MetricStat" in m for m in properties["Metrics"])
+    assert cost_model.ALARM_METRICS == watched
+
+
 def test_the_judged_figure_is_provisioned_at_scale_and_on_demand_is_shown_beside_it():
     result = cost_model.model(_inputs())
     assert result.at_scale.name.endswith(cost_model.PROVISIONED)

@@ -197,3 +197,31 @@ def test_the_local_stack_creates_a_provisioned_table_with_its_indexes_capacity(m
         # Gone again, so that nothing else in this process finds a second table in moto.
         dynamodb.update_table(TableName=name, DeletionProtectionEnabled=False)
         dynamodb.delete_table(TableName=name)
+
+
+def test_the_throttle_alarm_sums_reads_and_writes_of_the_table_and_of_every_index():
+    alarm = TEMPLATE.resources["TableThrottlesAlarm"]
+    assert "Condition" not in alarm  # on-demand tables throttle too (a partition's limit)
+    properties = alarm["Properties"]
+    metrics = properties["Metrics"]
+    [expression] = [metric for metric in metrics if "Expression" in metric]
+    assert expression["Expression"] == "SUM(METRICS())" and expression["ReturnData"] is True
+    watched = Counter()
+    for metric in metrics:
+        if "MetricStat" not in metric:
+            continue
+        assert metric["ReturnData"] is False
+        stat = metric["MetricStat"]
+        assert (stat["Metric"]["Namespace"], stat["Stat"], stat["Period"]) == ("AWS/DynamoDB", "Sum", 60)
+        dimensions = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+        assert dimensions.pop("TableName") == {"Ref": TABLE}
+        watched[(dimensions.get("GlobalSecondaryIndexName"), stat["Metric"]["MetricName"])] += 1
+    indexes = [
+        None,
+        *(i["IndexName"] for i in TEMPLATE.resources[TABLE]["Properties"]["GlobalSecondaryIndexes"]),
+    ]
+    kinds = ("ReadThrottleEvents", "WriteThrottleEvents")
+    assert watched == Counter({(index, kind): 1 for index in indexes for kind in kinds})
+    # Sustained: every one of 5 minutes, not the single throttles the SDK's retries absorb.
+    assert (properties["EvaluationPeriods"], properties["DatapointsToAlarm"]) == (5, 5)
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (0, "GreaterThanThreshold")
