@@ -186,7 +186,7 @@ def test_the_model_pays_for_every_metric_the_templates_alarms_watch():
     for resource in alarms.values():
         properties = resource["Properties"]
         watched += 1 if "MetricName" in properties else sum("MetricStat" in m for m in properties["Metrics"])
-    assert cost_model.ALARM_METRICS == watched
+    assert watched == cost_model.ALARM_METRICS
 
 
 def test_the_judged_figure_is_provisioned_at_scale_and_on_demand_is_shown_beside_it():
