@@ -57,6 +57,7 @@ DYNAMODB_PITR_GB_MONTH = 0.20
 # Provisioned capacity (TableBillingMode=PROVISIONED), standard table class: per unit-hour.
 DYNAMODB_WCU_HOUR = 0.00065
 DYNAMODB_RCU_HOUR = 0.00013
+UNIT_HOUR = {"WCU": DYNAMODB_WCU_HOUR, "RCU": DYNAMODB_RCU_HOUR}
 KMS_REQUEST = 0.03 / 10_000
 KMS_KEY_MONTH = 1.00  # a customer-managed key; rotated key material adds up to $2 more (not counted)
 SQS_REQUEST = 0.40 / 1_000_000  # standard queue, per 64 KB chunk
@@ -488,21 +489,20 @@ def _provisioned(
     spread_rate = work.refreshes_per_second / SPREAD_SHARE
     tick_reads = work.due_per_tick * 0.5 / 60
     capacities = [
-        ("table writes", DYNAMODB_WCU_HOUR, spread_rate * table_wru),
-        ("table reads", DYNAMODB_RCU_HOUR, spread_rate * iclient_rru + tick_reads),
-        ("due_for_refresh index writes", DYNAMODB_WCU_HOUR, spread_rate * index_wru),
-        ("due_for_refresh index reads", DYNAMODB_RCU_HOUR, queries / 60),
-        ("by_status index writes", DYNAMODB_WCU_HOUR, 0.0),
-        ("by_status index reads", DYNAMODB_RCU_HOUR, 0.0),
+        ("table writes", "WCU", spread_rate * table_wru),
+        ("table reads", "RCU", spread_rate * iclient_rru + tick_reads),
+        ("due_for_refresh index writes", "WCU", spread_rate * index_wru),
+        ("due_for_refresh index reads", "RCU", queries / 60),
+        ("by_status index writes", "WCU", 0.0),
+        ("by_status index reads", "RCU", 0.0),
     ]
-    for what, price, busiest in capacities:
+    for what, kind, busiest in capacities:
         units = provisioned_units(busiest)
-        kind = "WCU" if price == DYNAMODB_WCU_HOUR else "RCU"
         design.add(
             "DynamoDB",
             f"provisioned {what}: {units:,} {kind} (busiest {busiest:,.1f}/s at {TARGET_UTILIZATION:.0%}) (unit-hours)",
             units * HOURS_PER_MONTH,
-            price,
+            UNIT_HOUR[kind],
             fixed=units == MIN_CAPACITY_UNITS,
         )
 
