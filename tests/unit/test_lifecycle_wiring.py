@@ -125,3 +125,19 @@ def test_a_metric_that_cannot_be_published_never_fails_the_work(monkeypatch):
     for _ in range(150):
         observability.add_metric("StoreCallLatency", MetricUnit.Milliseconds, 1.0)
     observability.metrics.clear_metrics()
+
+
+def test_the_template_gives_the_scheduler_its_tick_and_spread_as_deployed():
+    """The scheduler reads the tick off RefreshScheduleExpression and the share off RefreshSpreadPercent:
+    with the template's defaults a tick's refreshes are spread over 240 s of its 300."""
+    from cartconnect.settings import Settings
+    from cartconnect_dev.template import Physical, Resolver, load_template
+
+    template = load_template()
+    physical = {lid: Physical(f"ref:{lid}", {"Arn": f"arn:test:{lid}"}) for lid in template.resources}
+    resolver = Resolver(template, physical, {"JwtIssuer": "https://issuer.example", "JwtAudience": "aud"})
+    scheduler = template.resources["RefreshSchedulerFunction"]["Properties"]
+    variables = resolver.resolve(scheduler["Environment"]["Variables"], "RefreshSchedulerFunction")
+    settings = Settings.from_environment({"TABLE_NAME": "t", "KMS_KEY_ID": "k", **variables})
+    assert settings.refresh_tick_seconds == 300
+    assert settings.refresh_spread.total_seconds() == 240
